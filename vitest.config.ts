@@ -7,6 +7,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: "forks",
-    reporters: ["default"]
+    // CI reads the JSON report to print its "N passed, N failed" line.
+    reporters: process.env.TIDEMARK_TEST_REPORT ? ["default", "json"] : ["default"],
+    ...(process.env.TIDEMARK_TEST_REPORT ? { outputFile: { json: process.env.TIDEMARK_TEST_REPORT } } : {})
   }
 })

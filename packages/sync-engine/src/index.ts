@@ -1,0 +1,2 @@
+export * as Database from "./Database.js"
+export * as EmbeddedPostgres from "./EmbeddedPostgres.js"
