@@ -58,7 +58,9 @@ const propertySignatures = (ast: SchemaAST.AST): ReadonlyArray<SchemaAST.Propert
     case "TypeLiteral":
       return ast.propertySignatures
     case "Transformation":
-      return propertySignatures(ast.to)
+      // A `Schema.Class` is a transformation from its fields' struct to an opaque declaration, so its
+      // fields (and their annotations) are only visible on the `from` side.
+      return propertySignatures(ast.to._tag === "Declaration" ? ast.from : ast.to)
     case "Refinement":
       return propertySignatures(ast.from)
     default:
