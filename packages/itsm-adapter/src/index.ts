@@ -1,0 +1,5 @@
+export * as EncodedQuery from "./EncodedQuery.js"
+export * as ItsmEntities from "./ItsmEntities.js"
+export * as TableApiAdapter from "./TableApiAdapter.js"
+export * as TableEntity from "./TableEntity.js"
+export * as TableField from "./TableField.js"
