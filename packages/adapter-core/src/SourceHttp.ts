@@ -193,7 +193,17 @@ export const make = (
             case "Fail":
               return Effect.fail(attempt.error)
             case "Unauthorized":
-              if (refreshed) return Effect.fail(attempt.error)
+              if (refreshed) {
+                return Effect.fail(
+                  new SourceAuthError({
+                    adapter: options.adapter,
+                    org: options.org,
+                    url,
+                    status: 401,
+                    reason: `a freshly issued credential was refused too: ${attempt.error.message}`
+                  })
+                )
+              }
               return Effect.zipRight(auth.rejected(attempt.header), loop(attempts + 1, retries, waits, true))
             case "RateLimited":
               if (waits >= maxWaits) {
