@@ -85,7 +85,6 @@ export const make = (
     ): Adapter.Page => {
       const records: Array<Adapter.SourceRecord> = []
       const invalid: Array<SourceError.InvalidRecord> = []
-      let last = Option.none<Adapter.Position>()
       for (const raw of result) {
         const decoded = entity.decodeRecord(raw)
         if (Either.isRight(decoded)) {
@@ -94,9 +93,10 @@ export const make = (
         } else {
           invalid.push(decoded.left)
         }
-        const position = positionOf(raw)
-        if (Option.isSome(position)) last = position
       }
+      // The page's position is its last record's, valid or not, so bad records never stall the keyset.
+      let last = Option.none<Adapter.Position>()
+      for (let i = result.length - 1; i >= 0 && Option.isNone(last); i--) last = positionOf(result[i])
       return { entity: entity.table, records, invalid, last, hasMore }
     }
 

