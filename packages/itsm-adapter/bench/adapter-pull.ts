@@ -3,7 +3,6 @@
  * adapter (validation, transform, retries, rate budget, tokens), and through a bare fetch loop on the
  * same pages, in the same run. Prints one JSON line; target ratio >= 0.8.
  */
-import { FetchHttpClient } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
 import { type Adapter, RateBudget } from "@tidemark/adapter-core"
 import { Effect, Layer, Option, Redacted } from "effect"
@@ -69,7 +68,7 @@ const adapterLoop = (url: string) =>
       if (!page.hasMore || Option.isNone(page.last)) return records
       after = page.last
     }
-  }).pipe(Effect.provide(Layer.merge(process.env.CLIENT === "fetch" ? FetchHttpClient.layer : process.env.CLIENT === "node" ? NodeHttpClient.layer : NodeHttpClient.layerUndici, RateBudget.layer)))
+  }).pipe(Effect.provide(Layer.merge(NodeHttpClient.layerUndici, RateBudget.layer)))
 
 const timed = async <A>(run: () => Promise<A>) => {
   const start = performance.now()
@@ -83,16 +82,26 @@ const program = Effect.gen(function*() {
   yield* Effect.promise(() => bareLoop(sim.url))
   yield* adapterLoop(sim.url)
   const runs: Array<{ bare: number; adapter: number; records: number }> = []
-  for (let round = 0; round < 2; round++) {
-    const bare = yield* Effect.promise(() => timed(() => bareLoop(sim.url)))
-    const adapter = yield* Effect.promise(() => timed(() => Effect.runPromise(adapterLoop(sim.url))))
+  // Alternate which goes first: the simulator slows a little as its garbage grows, and neither side
+  // should always get the fresher server.
+  for (let round = 0; round < 4; round++) {
+    const runBare = () => Effect.promise(() => timed(() => bareLoop(sim.url)))
+    const runAdapter = () => Effect.promise(() => timed(() => Effect.runPromise(adapterLoop(sim.url))))
+    const [bare, adapter] = round % 2 === 0
+      ? [yield* runBare(), yield* runAdapter()]
+      : yield* Effect.map(Effect.zip(runAdapter(), runBare()), ([a, b]) => [b, a] as const)
     if (bare.value !== adapter.value) {
       return yield* Effect.dieMessage(`bare loop saw ${bare.value} records, adapter ${adapter.value}`)
     }
     runs.push({ bare: bare.value / bare.seconds, adapter: adapter.value / adapter.seconds, records: bare.value })
+    if (process.env.BENCH_VERBOSE) process.stderr.write(`${JSON.stringify(runs.at(-1))}\n`)
   }
-  const bareRps = Math.max(...runs.map((r) => r.bare))
-  const adapterRps = Math.max(...runs.map((r) => r.adapter))
+  const median = (values: ReadonlyArray<number>) => {
+    const sorted = [...values].sort((a, b) => a - b)
+    return (sorted[(sorted.length - 1) >> 1]! + sorted[sorted.length >> 1]!) / 2
+  }
+  const bareRps = median(runs.map((r) => r.bare))
+  const adapterRps = median(runs.map((r) => r.adapter))
   const line = {
     bench: "adapter.pull",
     records: runs[0]!.records,
