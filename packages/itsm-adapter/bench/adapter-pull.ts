@@ -9,7 +9,7 @@ import { Effect, Layer, Option, Redacted } from "effect"
 import * as EncodedQuery from "../src/EncodedQuery.js"
 import * as TableApiAdapter from "../src/TableApiAdapter.js"
 import { parseDateTime } from "../src/TableField.js"
-import * as SimulatorProcess from "./SimulatorProcess.js"
+import { SimulatorProcess } from "../src/simulator/index.js"
 
 const quick = process.argv.includes("--quick")
 const INCIDENTS = quick ? 20_000 : 200_000

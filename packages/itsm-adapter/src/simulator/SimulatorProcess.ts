@@ -7,7 +7,7 @@ import { spawn } from "node:child_process"
 import * as Path from "node:path"
 import * as Url from "node:url"
 
-const main = Path.join(Path.dirname(Url.fileURLToPath(import.meta.url)), "..", "src", "simulator", "main.ts")
+const main = Path.join(Path.dirname(Url.fileURLToPath(import.meta.url)), "main.ts")
 
 export const start = (args: ReadonlyArray<string>) =>
   Effect.acquireRelease(

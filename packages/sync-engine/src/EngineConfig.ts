@@ -1,0 +1,26 @@
+/** Settings of the sync engine, with their defaults. */
+import { Context, Duration, Layer } from "effect"
+import * as Os from "node:os"
+
+export interface EngineConfigShape {
+  /** Records per page requested from the source; default 2,000 (an activity costs ~13 ms: pages must be large). */
+  readonly pageSize: number
+  /** How far a delta steps back before the watermark (late commits, clock skew); default 2 minutes. */
+  readonly lookback: Duration.Duration
+  /** This node's name in the run history; default hostname:pid. */
+  readonly nodeName: string
+  /** How often `watchRun` polls the history; default 250 ms. */
+  readonly watchInterval: Duration.Duration
+}
+
+export class EngineConfig extends Context.Tag("@tidemark/sync-engine/EngineConfig")<EngineConfig, EngineConfigShape>() {}
+
+export const defaults: EngineConfigShape = {
+  pageSize: 2000,
+  lookback: Duration.minutes(2),
+  nodeName: `${Os.hostname()}:${process.pid}`,
+  watchInterval: Duration.millis(250)
+}
+
+export const layer = (overrides: Partial<EngineConfigShape> = {}) =>
+  Layer.succeed(EngineConfig, { ...defaults, ...overrides })

@@ -1,0 +1,123 @@
+/**
+ * Crash: a child process runs a full sync against a slow simulator; the test kills it with SIGKILL
+ * after some pages have committed, starts a new process, and the run completes. The cache then equals
+ * the source, and the simulator's request log shows no committed page fetched again.
+ */
+import { Reactivity } from "@effect/experimental"
+import { PgClient } from "@effect/sql-pg"
+import { describe, expect, it } from "@effect/vitest"
+import { SimulatorProcess } from "@tidemark/itsm-adapter/simulator"
+import { Duration, Effect, Redacted } from "effect"
+import { spawn } from "node:child_process"
+import * as Path from "node:path"
+import * as Url from "node:url"
+import { inject } from "vitest"
+import * as Database from "../src/Database.js"
+
+const nodeScript = Path.join(Path.dirname(Url.fileURLToPath(import.meta.url)), "fixtures", "sync-node.ts")
+
+/** A sync node process, killed by PID when the scope closes (whatever the test did). */
+const startNode = (env: Record<string, string>) =>
+  Effect.acquireRelease(
+    Effect.async<{ readonly pid: number; readonly kill: () => void }, Error>((resume) => {
+      const child = spawn(process.execPath, ["--import", "tsx", nodeScript], {
+        env: { ...process.env, ...env },
+        stdio: ["ignore", "pipe", "pipe"]
+      })
+      let output = ""
+      const onData = (chunk: Buffer) => {
+        output += chunk.toString()
+        if (output.includes("sync node ready")) resume(Effect.succeed({ pid: child.pid!, kill: () => child.kill("SIGKILL") }))
+      }
+      child.stdout.on("data", onData)
+      child.stderr.on("data", (chunk: Buffer) => {
+        output += chunk.toString()
+      })
+      child.once("exit", (code) => resume(Effect.fail(new Error(`sync node exited (code ${code}): ${output}`))))
+      return Effect.sync(() => child.kill("SIGKILL"))
+    }),
+    (node) => Effect.sync(() => node.kill())
+  )
+
+/** Repeats `effect` until `done` holds for its value, and returns that value. */
+const pollUntil = <A, E, R>(effect: Effect.Effect<A, E, R>, done: (a: A) => boolean, limit: Duration.Duration) =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + Duration.toMillis(limit)
+    for (;;) {
+      const value = yield* effect
+      if (done(value)) return value
+      if (Date.now() > deadline) return yield* Effect.dieMessage(`condition not met within ${Duration.format(limit)}`)
+      yield* Effect.sleep("100 millis")
+    }
+  })
+
+interface Truth {
+  readonly result: ReadonlyArray<Record<string, string>>
+}
+
+const fetchJson = <A>(url: string) => Effect.promise(() => fetch(url).then((r) => r.json() as Promise<A>))
+
+/** The keyset position a logged query starts after ("start" for the first page). */
+const positionOf = (query: string) => {
+  const match = /sys_updated_on>([^^]+)\^NQsys_updated_on=[^^]+\^sys_id>([0-9a-f]+)/.exec(query)
+  return match ? `${match[1]}|${match[2]}` : query === "ORDERBYsys_updated_on^ORDERBYsys_id" ? "start" : null
+}
+
+describe("crash and resume", () => {
+  it.live("a run killed with SIGKILL mid-sync completes on a new process without refetching committed pages", () =>
+    Effect.gen(function*() {
+      const db = yield* Database.freshDatabase(Redacted.make(inject("adminDatabaseUrl")), "crash")
+      const sim = yield* SimulatorProcess.start([
+        "--seed", "5", "--scale", "demo", "--incidents", "3000", "--latency-ms", "60", "--base-time", "2026-06-01 12:00:00"
+      ])
+      const env = { DATABASE_URL: Redacted.value(db.url), ITSM_BASE_URL: sim.url, PAGE_SIZE: "100" }
+      const sql = yield* PgClient.make({ url: db.url, maxConnections: 2 })
+
+      const pagesCommitted = sql<{ n: number }>`SELECT count(*)::int AS n FROM sync_pages WHERE run_id = 'crash-1'`.pipe(
+        Effect.map((rows) => rows[0]!.n),
+        Effect.catchAll(() => Effect.succeed(0))
+      )
+      const first = yield* startNode({ ...env, START_RUN_ID: "crash-1" })
+      yield* pollUntil(pagesCommitted, (n) => n >= 12, Duration.seconds(60))
+      first.kill()
+      yield* Effect.sleep("300 millis")
+      const committed = yield* sql<{ entity: string; page_no: number; key_from: string | null; cursor_from: Date | null }>`
+        SELECT entity, page_no, key_from, cursor_from FROM sync_pages WHERE run_id = 'crash-1'`
+      expect(committed.length).toBeGreaterThanOrEqual(12)
+
+      yield* startNode(env)
+      const status = yield* pollUntil(
+        sql<{ status: string }>`SELECT status FROM sync_runs WHERE run_id = 'crash-1'`.pipe(
+          Effect.map((rows) => rows[0]?.status ?? "missing")
+        ),
+        (s) => s !== "running" && s !== "pending",
+        Duration.seconds(120)
+      )
+      expect(status).toBe("succeeded")
+
+      for (const entity of ["sys_user", "sys_user_group", "cmdb_ci", "change_request", "problem", "em_event", "incident"]) {
+        const truth = yield* fetchJson<Truth>(`${sim.url}/__sim/truth/${entity}`)
+        const cache = yield* sql<{ key: string; raw: Record<string, string> }>`
+          SELECT key, raw FROM ${sql(`cache_itsm_${entity}`)} WHERE org_id = 'acme' AND deleted_at IS NULL ORDER BY key`
+        expect(cache.map((r) => r.raw), entity).toEqual([...truth.result].sort((a, b) => (a.sys_id! < b.sys_id! ? -1 : 1)))
+      }
+
+      // Every page committed before the kill was requested exactly once over the whole run.
+      const log = yield* fetchJson<ReadonlyArray<{ table: string | null; query: string | null; status: number }>>(
+        `${sim.url}/__sim/requests`
+      )
+      const requested = new Map<string, number>()
+      for (const entry of log) {
+        if (entry.table === null || entry.query === null || entry.status !== 200) continue
+        const position = positionOf(entry.query)
+        if (position === null) continue
+        const id = `${entry.table}@${position}`
+        requested.set(id, (requested.get(id) ?? 0) + 1)
+      }
+      const format = (d: Date) => d.toISOString().slice(0, 19).replace("T", " ")
+      for (const page of committed) {
+        const position = page.cursor_from === null ? "start" : `${format(page.cursor_from)}|${page.key_from}`
+        expect(requested.get(`${page.entity}@${position}`), `${page.entity} page ${page.page_no}`).toBe(1)
+      }
+    }).pipe(Effect.scoped, Effect.provide(Reactivity.layer)), 240_000)
+})
