@@ -47,6 +47,11 @@ export interface PageRequest {
    * source: used for the first page of a delta. Default: none.
    */
   readonly lookback?: Duration.DurationInput
+  /**
+   * Only records with a cursor at or before this time: a partition's upper bound, so that several
+   * keyset streams can read disjoint time ranges of one entity in parallel. Default: no bound.
+   */
+  readonly until?: Date
   readonly limit: number
 }
 
@@ -75,4 +80,6 @@ export interface Adapter {
   readonly deletionsSince: (entity: string, since: Date) => Stream.Stream<Deletion, SourceError>
   /** The greatest cursor the source holds for the entity now (a full sync's high-water mark T0). */
   readonly highWater: (entity: string) => Effect.Effect<Option.Option<Date>, SourceError>
+  /** The smallest cursor the source holds for the entity (where partitions of a full sync start). */
+  readonly lowWater: (entity: string) => Effect.Effect<Option.Option<Date>, SourceError>
 }

@@ -285,6 +285,7 @@ export const make = (
           if (request.lookback === undefined) params.after = `${cursor.toISOString()},${key}`
           else params.updated_since = new Date(cursor.getTime() - Duration.toMillis(request.lookback)).toISOString()
         }
+        if (request.until !== undefined) params.updated_until = request.until.toISOString()
         const body = yield* list(RecordList, entity.endpoint, params, entity.name)
         return toPage(entity.name, body.data, body.has_more)
       })
@@ -334,16 +335,14 @@ export const make = (
               return [Chunk.unsafeFromArray(deletions), next] as const
             })))))
 
-    const highWater = (name: string) =>
+    const firstCursor = (name: string, sort: string) =>
       Effect.gen(function*() {
         const entity = yield* entityOf(name)
-        const body = yield* list(RecordList, entity.endpoint, {
-          sort: "-updated_at,-id",
-          fields: "id,updated_at",
-          limit: "1"
-        }, entity.name)
+        const body = yield* list(RecordList, entity.endpoint, { sort, fields: "id,updated_at", limit: "1" }, entity.name)
         return Option.fromNullable(cursorOf(body.data[0]))
       })
+    const highWater = (name: string) => firstCursor(name, "-updated_at,-id")
+    const lowWater = (name: string) => firstCursor(name, "updated_at,id")
 
     const adapter: Adapter.Adapter = {
       name: CRM_ADAPTER,
@@ -353,7 +352,8 @@ export const make = (
       streamKeys,
       fetchByKeys,
       deletionsSince,
-      highWater
+      highWater,
+      lowWater
     }
     return adapter
   })

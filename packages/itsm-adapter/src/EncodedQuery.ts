@@ -13,14 +13,22 @@ const ORDER_BY_CURSOR = "ORDERBYsys_updated_on^ORDERBYsys_id"
  * common (whole seconds), so the tie is broken on sys_id in a second query group (`^NQ`). With a
  * lookback the position steps back and drops its key: every record at or after that time.
  */
-export const keysetAfter = (after: Option.Option<Adapter.Position>, lookback?: Duration.DurationInput): string => {
-  if (Option.isNone(after)) return ORDER_BY_CURSOR
+export const keysetAfter = (
+  after: Option.Option<Adapter.Position>,
+  lookback?: Duration.DurationInput,
+  until?: Date
+): string => {
+  // `^NQ` starts a whole new AND-group, so the upper bound is repeated in each group.
+  const bound = until === undefined ? "" : `^sys_updated_on<=${formatDateTime(until)}`
+  if (Option.isNone(after)) return until === undefined ? ORDER_BY_CURSOR : `${bound.slice(1)}^${ORDER_BY_CURSOR}`
   if (lookback !== undefined) {
     const from = new Date(after.value.cursor.getTime() - Duration.toMillis(Duration.decode(lookback)))
-    return `sys_updated_on>=${formatDateTime(from)}^${ORDER_BY_CURSOR}`
+    return `sys_updated_on>=${formatDateTime(from)}${bound}^${ORDER_BY_CURSOR}`
   }
   const at = formatDateTime(after.value.cursor)
-  return `sys_updated_on>${at}^NQsys_updated_on=${at}^sys_id>${after.value.key}^${ORDER_BY_CURSOR}`
+  // An empty key sorts before every key: "after (t, '')" is every record at t or later.
+  if (after.value.key === "") return `sys_updated_on>=${at}${bound}^${ORDER_BY_CURSOR}`
+  return `sys_updated_on>${at}${bound}^NQsys_updated_on=${at}^sys_id>${after.value.key}${bound}^${ORDER_BY_CURSOR}`
 }
 
 /** Keys in key order, after `afterKey`: for listing every key of a table. */
@@ -44,3 +52,6 @@ export const deletionsAfter = (
 
 /** The newest record first: for the high-water mark. */
 export const newestFirst = "ORDERBYDESCsys_updated_on^ORDERBYDESCsys_id"
+
+/** The oldest record first: for the low-water mark. */
+export const oldestFirst = ORDER_BY_CURSOR

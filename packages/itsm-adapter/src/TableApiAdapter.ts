@@ -105,7 +105,7 @@ export const make = (
         const entity = yield* entityOf(request.entity)
         const limit = request.limit > 0 ? request.limit : defaultLimit
         const result = yield* query(entity, {
-          sysparm_query: EncodedQuery.keysetAfter(request.after, request.lookback),
+          sysparm_query: EncodedQuery.keysetAfter(request.after, request.lookback, request.until),
           sysparm_limit: String(limit)
         })
         return toPage(entity, result, result.length >= limit)
@@ -181,11 +181,11 @@ export const make = (
             )
         )))
 
-    const highWater = (entityName: string) =>
+    const firstCursor = (entityName: string, order: string) =>
       Effect.gen(function*() {
         const entity = yield* entityOf(entityName)
         const result = yield* query(entity, {
-          sysparm_query: EncodedQuery.newestFirst,
+          sysparm_query: order,
           sysparm_fields: "sys_updated_on",
           sysparm_limit: "1"
         })
@@ -193,6 +193,8 @@ export const make = (
         const value = first?.sys_updated_on
         return typeof value === "string" && DATETIME.test(value) ? Option.some(parseDateTime(value)) : Option.none()
       })
+    const highWater = (entityName: string) => firstCursor(entityName, EncodedQuery.newestFirst)
+    const lowWater = (entityName: string) => firstCursor(entityName, EncodedQuery.oldestFirst)
 
     const adapter: Adapter.Adapter = {
       name: ADAPTER_NAME,
@@ -202,7 +204,8 @@ export const make = (
       streamKeys,
       fetchByKeys,
       deletionsSince,
-      highWater
+      highWater,
+      lowWater
     }
     return adapter
   })

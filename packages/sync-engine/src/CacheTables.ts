@@ -165,6 +165,16 @@ export const describe = (adapter: string, entity: EntityDefinition.AnyEntityDefi
 export const cursorIndexName = (table: string) => shortenIdentifier(`${table}_cursor_idx`)
 export const referenceIndexName = (table: string, column: string) => shortenIdentifier(`${table}_${column}_ref_idx`)
 
+const informationSchemaType: Record<SqlType, string> = {
+  text: "text",
+  bigint: "bigint",
+  "double precision": "double precision",
+  numeric: "numeric",
+  boolean: "boolean",
+  timestamptz: "timestamp with time zone",
+  jsonb: "jsonb"
+}
+
 /** Creates the cache table of one entity, or adds the columns and indexes it lacks. */
 const ensureTable = (sql: SqlClient.SqlClient, table: CacheTable) =>
   Effect.gen(function*() {
@@ -172,8 +182,8 @@ const ensureTable = (sql: SqlClient.SqlClient, table: CacheTable) =>
       sql`${sql(column.name)} ${sql.literal(column.sqlType)}${
         sql.literal(column.nullable || !enforceNotNull ? " NULL" : " NOT NULL")
       }`
-    const existing = yield* sql<{ column_name: string }>`
-      SELECT column_name FROM information_schema.columns
+    const existing = yield* sql<{ column_name: string; data_type: string }>`
+      SELECT column_name, data_type FROM information_schema.columns
       WHERE table_schema = current_schema() AND table_name = ${table.name}`
     if (existing.length === 0) {
       yield* sql`CREATE TABLE ${sql(table.name)} (
@@ -189,8 +199,21 @@ const ensureTable = (sql: SqlClient.SqlClient, table: CacheTable) =>
         PRIMARY KEY (org_id, key)
       )`
     } else {
-      const have = new Set(existing.map((row) => row.column_name))
+      const have = new Map(existing.map((row) => [row.column_name, row.data_type]))
       const missing = table.columns.filter((column) => !have.has(column.name))
+      const retyped = table.columns.filter((column) => {
+        const type = have.get(column.name)
+        return type !== undefined && type !== informationSchemaType[column.sqlType]
+      })
+      if (retyped.length > 0) {
+        // Converting a column in place could fail half way on data already stored: an operator's call.
+        yield* Effect.logWarning("cache table columns differ in type from the row schema; left as they are").pipe(
+          Effect.annotateLogs({
+            table: table.name,
+            columns: retyped.map((column) => `${column.name}: ${have.get(column.name)} (schema: ${column.sqlType})`).join(", ")
+          })
+        )
+      }
       if (missing.length > 0) {
         // Rows already stored have no value for a new field until they are synced again, so a
         // column added later is nullable whatever the schema says.

@@ -9,6 +9,11 @@ export interface EngineConfigShape {
   readonly lookback: Duration.Duration
   /** This node's name in the run history; default hostname:pid. */
   readonly nodeName: string
+  /**
+   * A full sync reads an entity as this many disjoint cursor ranges in parallel, so that source
+   * latency overlaps and the rate budget, not the round trip, limits it; default 4. 1 turns it off.
+   */
+  readonly fullSyncPartitions: number
   /** How often `watchRun` polls the history; default 250 ms. */
   readonly watchInterval: Duration.Duration
 }
@@ -18,6 +23,7 @@ export class EngineConfig extends Context.Tag("@tidemark/sync-engine/EngineConfi
 export const defaults: EngineConfigShape = {
   pageSize: 2000,
   lookback: Duration.minutes(2),
+  fullSyncPartitions: 4,
   nodeName: `${Os.hostname()}:${process.pid}`,
   watchInterval: Duration.millis(250)
 }

@@ -50,8 +50,15 @@ export class EntityStepError extends Schema.TaggedError<EntityStepError>()("Enti
   }
 }
 
-const StartInfo = Schema.Struct({
+/** A cursor range of an entity read as its own keyset stream: (after, until]. */
+const Partition = Schema.Struct({
   after: Schema.Option(Adapter.Position),
+  until: Schema.Option(Schema.Date)
+})
+type Partition = typeof Partition.Type
+
+const StartInfo = Schema.Struct({
+  partitions: Schema.Array(Partition),
   /** Whether the first page steps back by the lookback (delta from a watermark). */
   lookback: Schema.Boolean,
   highWater: Schema.Option(Schema.Date),
@@ -81,8 +88,14 @@ const startStep = (p: Payload) =>
     const mode = p.syncType === "delta" && Option.isNone(watermark) ? "full" : p.syncType
     const highWater = mode === "full" ? yield* adapter.highWater(p.entity) : Option.none<Date>()
     yield* RunHistory.markEntityStarted(p.runId, p.entity, config.nodeName, watermark, highWater)
+    const partitions: ReadonlyArray<Partition> = mode === "full"
+      ? partitionsOf(yield* adapter.lowWater(p.entity), highWater, config.fullSyncPartitions)
+      : [{
+        after: mode === "delta" ? Option.map(watermark, (cursor) => ({ cursor, key: "" })) : Option.none(),
+        until: Option.none()
+      }]
     return {
-      after: mode === "delta" ? Option.map(watermark, (cursor) => ({ cursor, key: "" })) : Option.none(),
+      partitions,
       lookback: mode === "delta",
       highWater,
       watermarkBefore: watermark,
@@ -90,11 +103,35 @@ const startStep = (p: Payload) =>
     } as const
   })
 
+/**
+ * Splits (low, high] into `count` ranges of whole seconds. The first range has no lower bound and the
+ * last no upper bound, so together they cover everything, including records changed while we read.
+ */
+export const partitionsOf = (
+  low: Option.Option<Date>,
+  high: Option.Option<Date>,
+  count: number
+): ReadonlyArray<Partition> => {
+  const whole = [{ after: Option.none(), until: Option.none() }] as const
+  if (count <= 1 || Option.isNone(low) || Option.isNone(high)) return whole
+  const lo = Math.floor(low.value.getTime() / 1000)
+  const hi = Math.floor(high.value.getTime() / 1000)
+  const span = hi - lo
+  if (span < count) return whole
+  const bounds = Array.from({ length: count - 1 }, (_, i) => lo + Math.floor((span * (i + 1)) / count))
+  return Array.from({ length: count }, (_, i): Partition => ({
+    after: i === 0 ? Option.none() : Option.some({ cursor: new Date((bounds[i - 1]! + 1) * 1000), key: "" }),
+    until: i === count - 1 ? Option.none() : Option.some(new Date(bounds[i]! * 1000))
+  }))
+}
+
 const pageStep = (
   p: Payload,
   mode: typeof StartInfo.Type["mode"],
   pageNo: number,
+  partition: number,
   after: Option.Option<Adapter.Position>,
+  until: Option.Option<Date>,
   lookback: boolean
 ) =>
   Effect.gen(function*() {
@@ -102,13 +139,14 @@ const pageStep = (
     const config = yield* EngineConfig
     const prefetch = yield* PagePrefetch
     const adapter = yield* registry.get(p.orgId, p.adapter)
-    const stream = `${p.runId}/${p.entity}`
+    const stream = `${p.runId}/${p.entity}/${partition}`
     const request = (position: Option.Option<Adapter.Position>, withLookback: boolean) =>
       adapter.fetchPage({
         entity: p.entity,
         after: position,
         limit: config.pageSize,
-        ...(withLookback ? { lookback: config.lookback } : {})
+        ...(withLookback ? { lookback: config.lookback } : {}),
+        ...(Option.isSome(until) ? { until: until.value } : {})
       })
     const page = yield* prefetch.take(stream, after, request(after, lookback))
     if (page.hasMore && Option.isSome(page.last)) yield* prefetch.start(stream, page.last, request(page.last, false))
@@ -277,14 +315,26 @@ export const layer = EntitySyncWorkflow.toLayer(Effect.fn(function*(p) {
       yield* activity("reconcile", Schema.Void, p, reconcileStep(p))
       return
     }
-    let after = start.after
-    let lookback = start.lookback
-    for (let pageNo = 1;; pageNo++) {
-      const result = yield* activity(`page-${pageNo}`, PageResult, p, pageStep(p, start.mode, pageNo, after, lookback))
-      if (!result.hasMore || Option.isNone(result.last)) break
-      after = result.last
-      lookback = false
-    }
+    const count = start.partitions.length
+    // Page numbers interleave the partitions (1, 1+count, ... for the first), so each is unique.
+    const readPartition = (partition: Partition, index: number) =>
+      Effect.gen(function*() {
+        let after = partition.after
+        let lookback = start.lookback
+        for (let n = 0;; n++) {
+          const pageNo = n * count + index + 1
+          const result = yield* activity(
+            `page-${pageNo}`,
+            PageResult,
+            p,
+            pageStep(p, start.mode, pageNo, index, after, partition.until, lookback)
+          )
+          if (!result.hasMore || Option.isNone(result.last)) return
+          after = result.last
+          lookback = false
+        }
+      })
+    yield* Effect.all(start.partitions.map(readPartition), { concurrency: "unbounded", discard: true })
     yield* activity("finish", Schema.Void, p, finishStep(p, start))
   })
   return yield* body.pipe(

@@ -101,7 +101,9 @@ export interface UpsertInput {
  * The page upsert alone, without run history or cursors: for records that arrive outside a page (a
  * webhook). Same guard and change log as `write`.
  */
-export const upsert = (input: UpsertInput) =>
+export const upsert = (
+  input: UpsertInput
+): Effect.Effect<{ readonly inserted: number; readonly updated: number }, PageSinkError, SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const table = CacheTables.describe(input.adapter, input.entity)

@@ -165,7 +165,7 @@ export const make = Effect.gen(function*() {
   const watchRun: SyncEngineShape["watchRun"] = (runId) =>
     Stream.unwrap(Effect.gen(function*() {
       yield* getRun(runId)
-      const seenPages = new Map<string, number>()
+      const seenPages = new Set<string>()
       const seenStatus = new Map<string, string>()
       let done = false
       const poll = Effect.gen(function*() {
@@ -190,8 +190,9 @@ export const make = Effect.gen(function*() {
           }
         }
         for (const page of pages) {
-          if ((seenPages.get(page.entity) ?? 0) >= page.page_no) continue
-          seenPages.set(page.entity, page.page_no)
+          const id = `${page.entity}/${page.page_no}`
+          if (seenPages.has(id)) continue
+          seenPages.add(id)
           events.push({
             _tag: "PageCommitted",
             runId,

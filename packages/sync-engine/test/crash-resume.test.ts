@@ -57,10 +57,14 @@ interface Truth {
 
 const fetchJson = <A>(url: string) => Effect.promise(() => fetch(url).then((r) => r.json() as Promise<A>))
 
-/** The keyset position a logged query starts after ("start" for the first page). */
+/** The keyset position a logged page query starts after: "start", "time|" (at or after) or "time|key". */
 const positionOf = (query: string) => {
-  const match = /sys_updated_on>([^^]+)\^NQsys_updated_on=[^^]+\^sys_id>([0-9a-f]+)/.exec(query)
-  return match ? `${match[1]}|${match[2]}` : query === "ORDERBYsys_updated_on^ORDERBYsys_id" ? "start" : null
+  if (!query.endsWith("ORDERBYsys_updated_on^ORDERBYsys_id")) return null
+  const tie = /sys_updated_on>([^=^][^^]*)\^.*\^NQsys_updated_on=[^^]+\^sys_id>([0-9a-f]+)/.exec(query)
+  if (tie) return `${tie[1]}|${tie[2]}`
+  const from = /(?:^|\^)sys_updated_on>=([^^]+)/.exec(query)
+  if (from) return `${from[1]}|`
+  return /(?:^|\^)sys_updated_on>/.test(query) ? null : "start"
 }
 
 describe("crash and resume", () => {
@@ -103,12 +107,15 @@ describe("crash and resume", () => {
       }
 
       // Every page committed before the kill was requested exactly once over the whole run.
-      const log = yield* fetchJson<ReadonlyArray<{ table: string | null; query: string | null; status: number }>>(
+      const log = yield* fetchJson<
+        ReadonlyArray<{ table: string | null; query: string | null; status: number; limit: number | null }>
+      >(
         `${sim.url}/__sim/requests`
       )
       const requested = new Map<string, number>()
       for (const entry of log) {
-        if (entry.table === null || entry.query === null || entry.status !== 200) continue
+        // Limit 1: the low- and high-water probes, not pages.
+        if (entry.table === null || entry.query === null || entry.status !== 200 || entry.limit === 1) continue
         const position = positionOf(entry.query)
         if (position === null) continue
         const id = `${entry.table}@${position}`

@@ -1,0 +1,29 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Option } from "effect"
+import { partitionsOf } from "../src/EntitySyncWorkflow.js"
+
+const at = (iso: string) => new Date(iso)
+
+describe("full-sync partitions", () => {
+  it("split (low, high] into disjoint whole-second ranges that cover everything", () => {
+    const parts = partitionsOf(Option.some(at("2026-01-01T00:00:00Z")), Option.some(at("2026-01-01T00:01:40Z")), 4)
+    expect(parts.map((p) => [
+      Option.match(p.after, { onNone: () => null, onSome: (a) => `${a.cursor.toISOString()}|${a.key}` }),
+      Option.match(p.until, { onNone: () => null, onSome: (u) => u.toISOString() })
+    ])).toEqual([
+      [null, "2026-01-01T00:00:25.000Z"],
+      ["2026-01-01T00:00:26.000Z|", "2026-01-01T00:00:50.000Z"],
+      ["2026-01-01T00:00:51.000Z|", "2026-01-01T00:01:15.000Z"],
+      ["2026-01-01T00:01:16.000Z|", null]
+    ])
+  })
+
+  it("stay whole when there is nothing to split", () => {
+    const whole = [{ after: Option.none(), until: Option.none() }]
+    expect(partitionsOf(Option.none(), Option.none(), 4)).toEqual(whole)
+    expect(partitionsOf(Option.some(at("2026-01-01T00:00:00Z")), Option.some(at("2026-01-01T00:00:02Z")), 4))
+      .toEqual(whole)
+    expect(partitionsOf(Option.some(at("2026-01-01T00:00:00Z")), Option.some(at("2026-02-01T00:00:00Z")), 1))
+      .toEqual(whole)
+  })
+})
