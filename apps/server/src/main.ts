@@ -1,61 +1,107 @@
 /**
  * `pnpm start`: Postgres (embedded unless DATABASE_URL is set), the ITSM simulator as the default
- * source, and the ITSM adapter pointed at it. The durable sync engine, RPC, CLI and dashboard are
+ * source, and a single-node sync engine: migrations, then a first full sync when this org has never
+ * synced (a delta otherwise), with progress in the log. RPC, CLI, schedules and the dashboard are
  * layered on here as they land (see the README's status section).
  */
 import { NodeHttpClient, NodeRuntime } from "@effect/platform-node"
-import { PgClient } from "@effect/sql-pg"
+import { SqlClient } from "@effect/sql"
 import { DependencyGraph, RateBudget } from "@tidemark/adapter-core"
 import { ItsmEntities, TableApiAdapter } from "@tidemark/itsm-adapter"
 import { ItsmSimulator } from "@tidemark/itsm-adapter/simulator"
-import { Database } from "@tidemark/sync-engine"
-import { Config, Effect, Layer, Option, Redacted } from "effect"
+import { AdapterRegistry, Database, EngineConfig, SyncEngine, SyncRun, SyncRuntime } from "@tidemark/sync-engine"
+import { Config, Effect, Layer, Redacted, Stream } from "effect"
 import * as Path from "node:path"
 
 const dataDir = Path.resolve(import.meta.dirname, "..", "..", "..", ".data", "postgres")
 
-const program = Effect.gen(function*() {
-  const simulatorPort = yield* Config.integer("SIMULATOR_PORT").pipe(Config.withDefault(0))
-  const sim = yield* ItsmSimulator.make({ port: simulatorPort, scale: "demo", latency: { ms: 150, jitterMs: 100 } })
-  yield* Effect.logInfo(`ITSM simulator: ${sim.url} (client ${sim.credentials.clientId})`)
+const OrgId = Config.string("ORG_ID").pipe(Config.withDefault("demo"))
 
-  const sql = yield* PgClient.PgClient
-  const [version] = yield* sql<{ version: string }>`SELECT current_setting('server_version') AS version`
-  yield* Effect.logInfo(`Postgres ${version!.version} ready`)
+/** The simulator's data is generated from its seed and base time: midnight UTC keeps it stable for a day. */
+const todayMidnight = () => {
+  const now = new Date()
+  return new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()))
+}
 
+const SimulatorLive = Layer.unwrapEffect(Effect.gen(function*() {
+  const port = yield* Config.integer("SIMULATOR_PORT").pipe(Config.withDefault(0))
+  return ItsmSimulator.layer({
+    port,
+    scale: "demo",
+    baseTime: todayMidnight(),
+    latency: { ms: 150, jitterMs: 100 },
+    mutations: { perSecond: 0.5, mix: { create: 1, update: 3, delete: 0.2 } }
+  })
+}))
+
+const RegistryLive = Layer.effect(
+  AdapterRegistry.AdapterRegistry,
+  Effect.gen(function*() {
+    const sim = yield* ItsmSimulator.ItsmSimulator
+    const org = yield* OrgId
+    const adapter = yield* TableApiAdapter.make({
+      baseUrl: sim.url,
+      org,
+      auth: {
+        _tag: "OAuthClientCredentials",
+        tokenUrl: `${sim.url}/oauth_token.do`,
+        clientId: sim.credentials.clientId,
+        clientSecret: Redacted.make(sim.credentials.clientSecret)
+      },
+      rateLimit: { requestsPerSecond: 20, burst: 5 }
+    })
+    return AdapterRegistry.fromAdapters([adapter])
+  })
+).pipe(Layer.provide(Layer.merge(NodeHttpClient.layerUndici, RateBudget.layer)))
+
+const firstSync = Effect.gen(function*() {
+  const engine = yield* SyncEngine.SyncEngine
+  const sql = yield* SqlClient.SqlClient
+  const org = yield* OrgId
   const graph = yield* DependencyGraph.build(ItsmEntities.itsmManifest)
   for (const dropped of graph.droppedEdges.filter((e) => e.reason !== "shadowed-by-hard")) {
     yield* Effect.logWarning(dropped.message)
   }
   yield* Effect.logInfo(`Sync plan (levels): ${JSON.stringify(graph.levels)}`)
+  const previous = yield* sql<{ n: number }>`
+    SELECT count(*)::int AS n FROM sync_runs WHERE org_id = ${org} AND status IN ('succeeded', 'partial')`
+  const syncType = previous[0]!.n === 0 ? "full" : "delta"
+  const run = yield* engine.startRun(new SyncRun.StartRunRequest({ orgId: org, adapter: "itsm", syncType }))
+  yield* Effect.logInfo(`Started a ${syncType} sync: run ${run.runId}`)
+  yield* engine.watchRun(run.runId).pipe(
+    Stream.runForEach((event) => {
+      switch (event._tag) {
+        case "EntityFinished":
+          return Effect.logInfo(`${event.entity}: ${event.status}, ${event.records} records in ${event.pages} pages`)
+        case "RunFinished":
+          return Effect.logInfo(`Run ${event.runId} ${event.status}${event.error ? `: ${event.error}` : ""}`)
+        default:
+          return Effect.void
+      }
+    })
+  )
+  const counts = yield* Effect.forEach(graph.levels.flat(), (entity) =>
+    Effect.map(
+      sql<{ n: number }>`SELECT count(*)::int AS n FROM ${sql(`cache_itsm_${entity}`)}
+                         WHERE org_id = ${org} AND deleted_at IS NULL`,
+      (rows) => `${entity} ${rows[0]!.n}`
+    ))
+  yield* Effect.logInfo(`Cache: ${counts.join(", ")}`)
+})
 
-  const adapter = yield* TableApiAdapter.make({
-    baseUrl: sim.url,
-    org: "demo",
-    auth: {
-      _tag: "OAuthClientCredentials",
-      tokenUrl: `${sim.url}/oauth_token.do`,
-      clientId: sim.credentials.clientId,
-      clientSecret: Redacted.make(sim.credentials.clientSecret)
-    }
-  })
-  for (const entity of graph.levels.flat()) {
-    const page = yield* adapter.fetchPage({ entity, after: Option.none(), limit: 100 })
-    const newest = yield* adapter.highWater(entity)
-    yield* Effect.logInfo(
-      `${entity}: first page ${page.records.length} records, newest change ${
-        Option.match(newest, { onNone: () => "none", onSome: (d) => d.toISOString() })
-      }`
-    )
-  }
-  yield* Effect.logInfo("Source reachable and plan resolved. Durable sync runs, RPC, CLI and the dashboard come next.")
+const program = Effect.gen(function*() {
+  const sim = yield* ItsmSimulator.ItsmSimulator
+  yield* Effect.logInfo(`ITSM simulator: ${sim.url} (OAuth client ${sim.credentials.clientId})`)
+  yield* firstSync
+  yield* Effect.logInfo("Tidemark is running (Ctrl-C to stop). RPC, CLI, schedules and the dashboard come next.")
   return yield* Effect.never
 })
 
-const Live = Layer.mergeAll(
-  Database.layer({ embeddedDataDir: dataDir }),
-  NodeHttpClient.layerUndici,
-  RateBudget.layer
+const Live = SyncRuntime.layerSingleNode({ adapters: ["itsm"] }).pipe(
+  Layer.provideMerge(RegistryLive),
+  Layer.provideMerge(EngineConfig.layer()),
+  Layer.provideMerge(SimulatorLive),
+  Layer.provideMerge(Database.layer({ embeddedDataDir: dataDir }))
 )
 
-NodeRuntime.runMain(program.pipe(Effect.scoped, Effect.provide(Live)))
+NodeRuntime.runMain(program.pipe(Effect.provide(Live)))
