@@ -2,6 +2,7 @@
  * How failures shape a run: a failing hard parent skips its dependants with the reason, a failing
  * soft parent blocks nobody, and a source that changes during a full sync is caught by the next delta.
  */
+import { SqlClient } from "@effect/sql"
 import { expect, layer } from "@effect/vitest"
 import { ItsmSimulator } from "@tidemark/itsm-adapter/simulator"
 import { Effect } from "effect"
@@ -85,5 +86,50 @@ layer(
         const truth = yield* truthOf(entity)
         expect(cache.map((r) => r.raw), entity).toEqual(truth)
       }
+    }))
+
+  it.effect("a hard parent missing from the cache is fetched by key before the child is stored", () =>
+    Effect.gen(function*() {
+      const sim = yield* ItsmSimulator.ItsmSimulator
+      const sql = yield* SqlClient.SqlClient
+      const base = yield* run("delta")
+      expect(["succeeded", "partial"]).toContain(base.status)
+      const [victim] = yield* sql<{ key: string; ci: string }>`
+        SELECT key, cmdb_ci AS ci FROM cache_itsm_incident
+        WHERE org_id = ${ORG} AND cmdb_ci IS NOT NULL AND deleted_at IS NULL ORDER BY key LIMIT 1`
+      // The parent vanishes from the cache (not from the source); its child changes at the source.
+      yield* sql`DELETE FROM cache_itsm_cmdb_ci WHERE org_id = ${ORG} AND key = ${victim!.ci}`
+      yield* sim.advanceClock(10)
+      yield* Effect.orDie(sim.mutate({ table: "incident", updateKeys: [victim!.key] }))
+      yield* sim.advanceClock(1)
+      const engine = yield* SyncEngine
+      const started = yield* engine.startRun(
+        new StartRunRequest({ orgId: ORG, adapter: "itsm", syncType: "delta", entities: ["incident"] })
+      )
+      const result = yield* awaitRun(started.runId)
+      expect(result.status).toBe("succeeded")
+      expect(result.entityRuns.map((e) => e.entity).sort()).toEqual(["cmdb_ci", "incident", "sys_user"])
+      const parent = yield* sql<{ key: string }>`
+        SELECT key FROM cache_itsm_cmdb_ci WHERE org_id = ${ORG} AND key = ${victim!.ci} AND deleted_at IS NULL`
+      expect(parent.map((r) => r.key)).toEqual([victim!.ci])
+      const truth = (yield* truthOf("cmdb_ci")).find((r) => r.sys_id === victim!.ci)
+      const cached = (yield* cacheOf("cmdb_ci")).find((r) => r.key === victim!.ci)
+      expect(cached?.raw).toEqual(truth)
+    }))
+
+  it.effect("cancelling a run stops it and marks what had not finished", () =>
+    Effect.gen(function*() {
+      const sim = yield* ItsmSimulator.ItsmSimulator
+      const engine = yield* SyncEngine
+      yield* sim.setLatency({ ms: 200 })
+      const started = yield* engine.startRun(new StartRunRequest({ orgId: ORG, adapter: "itsm", syncType: "full" }))
+      yield* Effect.sleep("700 millis")
+      const cancelled = yield* engine.cancelRun(started.runId).pipe(Effect.ensuring(sim.setLatency({ ms: 0 })))
+      expect(cancelled.status).toBe("cancelled")
+      expect(cancelled.entityRuns.some((e) => e.status === "cancelled")).toBe(true)
+      expect(cancelled.entityRuns.every((e) => e.status !== "running" && e.status !== "pending")).toBe(true)
+      // The cancelled run no longer blocks the next one.
+      const next = yield* run("delta")
+      expect(next.status).toBe("succeeded")
     }))
 })
