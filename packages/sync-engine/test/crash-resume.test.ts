@@ -60,8 +60,10 @@ const fetchJson = <A>(url: string) => Effect.promise(() => fetch(url).then((r) =
 /** The keyset position a logged page query starts after: "start", "time|" (at or after) or "time|key". */
 const positionOf = (query: string) => {
   if (!query.endsWith("ORDERBYsys_updated_on^ORDERBYsys_id")) return null
-  const tie = /sys_updated_on>([^=^][^^]*)\^.*\^NQsys_updated_on=[^^]+\^sys_id>([0-9a-f]+)/.exec(query)
-  if (tie) return `${tie[1]}|${tie[2]}`
+  const tie = query.includes("^NQ")
+    ? [/sys_updated_on>(?!=)([^^]+)/.exec(query), /\^sys_id>([0-9a-f]+)/.exec(query)] as const
+    : null
+  if (tie && tie[0] && tie[1]) return `${tie[0][1]}|${tie[1][1]}`
   const from = /(?:^|\^)sys_updated_on>=([^^]+)/.exec(query)
   if (from) return `${from[1]}|`
   return /(?:^|\^)sys_updated_on>/.test(query) ? null : "start"
