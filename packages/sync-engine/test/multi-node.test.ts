@@ -1,0 +1,67 @@
+/**
+ * Two nodes as two processes on one Postgres: a run's entity workflows execute on both, and after one
+ * is killed with SIGKILL mid-run the other finishes the run; the cache equals the source.
+ */
+import { Reactivity } from "@effect/experimental"
+import { PgClient } from "@effect/sql-pg"
+import { describe, expect, it } from "@effect/vitest"
+import { SimulatorProcess } from "@tidemark/itsm-adapter/simulator"
+import { Duration, Effect, Redacted } from "effect"
+import { inject } from "vitest"
+import * as Database from "../src/Database.js"
+import { freePort } from "../src/EmbeddedPostgres.js"
+import { pollUntil, startNode } from "./fixtures/SyncNodeProcess.js"
+
+const ENTITIES = ["sys_user", "sys_user_group", "cmdb_ci", "change_request", "problem", "em_event", "incident"]
+
+describe("two nodes", () => {
+  it.live("share a run's entities, and the survivor finishes the run after the other is killed", () =>
+    Effect.gen(function*() {
+      const db = yield* Database.freshDatabase(Redacted.make(inject("adminDatabaseUrl")), "cluster")
+      const sim = yield* SimulatorProcess.start([
+        "--seed", "9", "--scale", "demo", "--incidents", "4000", "--latency-ms", "40", "--base-time", "2026-06-01 12:00:00"
+      ])
+      const sql = yield* PgClient.make({ url: db.url, maxConnections: 2 })
+      const env = { DATABASE_URL: Redacted.value(db.url), ITSM_BASE_URL: sim.url, PAGE_SIZE: "100" }
+      const portA = yield* Effect.orDie(freePort)
+      const portB = yield* Effect.orDie(freePort)
+      // B first, so that both runners are registered before the run starts on A.
+      const nodeB = yield* startNode({ ...env, RUNNER_PORT: String(portB), NODE_NAME: "node-b" })
+      yield* startNode({ ...env, RUNNER_PORT: String(portA), NODE_NAME: "node-a", START_RUN_ID: "cluster-1" })
+
+      // Wait until both nodes have committed pages, then kill B mid-run.
+      // (A page re-run after the kill is recorded under the node that committed it last.)
+      yield* pollUntil(
+        sql<{ node: string; pages: number }>`
+          SELECT node, count(*)::int AS pages FROM sync_pages WHERE run_id = 'cluster-1' GROUP BY node`.pipe(
+          Effect.map((rows) => new Map(rows.map((r) => [r.node, r.pages]))),
+          Effect.catchAll(() => Effect.succeed(new Map<string, number>()))
+        ),
+        (pages) => (pages.get("node-a") ?? 0) >= 3 && (pages.get("node-b") ?? 0) >= 4,
+        Duration.seconds(60)
+      )
+      const killedAt = Date.now()
+      nodeB.kill()
+
+      const status = yield* pollUntil(
+        sql<{ status: string }>`SELECT status FROM sync_runs WHERE run_id = 'cluster-1'`.pipe(
+          Effect.map((rows) => rows[0]?.status ?? "missing")
+        ),
+        (s) => s !== "running" && s !== "pending",
+        Duration.seconds(120)
+      )
+      expect(status).toBe("succeeded")
+      process.stderr.write(`run finished ${((Date.now() - killedAt) / 1000).toFixed(1)} s after node-b was killed\n`)
+      const nodes = yield* sql<{ node: string }>`SELECT DISTINCT node FROM sync_pages WHERE run_id = 'cluster-1' ORDER BY node`
+      expect(nodes.map((r) => r.node)).toEqual(["node-a", "node-b"])
+
+      for (const entity of ENTITIES) {
+        const truth = yield* Effect.promise(() =>
+          fetch(`${sim.url}/__sim/truth/${entity}`).then((r) => r.json() as Promise<{ result: Array<{ sys_id: string }> }>)
+        )
+        const cache = yield* sql<{ raw: { sys_id: string } }>`
+          SELECT raw FROM ${sql(`cache_itsm_${entity}`)} WHERE org_id = 'acme' AND deleted_at IS NULL ORDER BY key`
+        expect(cache.map((r) => r.raw), entity).toEqual([...truth.result].sort((a, b) => (a.sys_id < b.sys_id ? -1 : 1)))
+      }
+    }).pipe(Effect.scoped, Effect.provide(Reactivity.layer)), 240_000)
+})
