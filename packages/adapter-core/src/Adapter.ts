@@ -70,6 +70,11 @@ export interface Adapter {
   readonly name: string
   readonly org: string
   readonly manifest: EntityManifest
+  /**
+   * The finest step of the source's cursor (ServiceNow: whole seconds). Partition bounds of a full
+   * sync are multiples of it, so that consecutive ranges neither overlap nor leave a gap.
+   */
+  readonly cursorResolutionMillis: number
   /** One page in (cursor, key) order after a position. */
   readonly fetchPage: (request: PageRequest) => Effect.Effect<Page, SourceError>
   /** Every key with its cursor, in key order, in pages of `pageSize`: for reconciliation. */

@@ -348,6 +348,8 @@ export const make = (
       name: CRM_ADAPTER,
       org: options.org,
       manifest: crmManifest,
+      // `updated_at` has milliseconds.
+      cursorResolutionMillis: 1,
       fetchPage,
       streamKeys,
       fetchByKeys,

@@ -200,6 +200,8 @@ export const make = (
       name: ADAPTER_NAME,
       org: options.org,
       manifest: itsmManifest,
+      // `sys_updated_on` has whole seconds.
+      cursorResolutionMillis: 1000,
       fetchPage,
       streamKeys,
       fetchByKeys,

@@ -89,7 +89,12 @@ const startStep = (p: Payload) =>
     const highWater = mode === "full" ? yield* adapter.highWater(p.entity) : Option.none<Date>()
     yield* RunHistory.markEntityStarted(p.runId, p.entity, config.nodeName, watermark, highWater)
     const partitions: ReadonlyArray<Partition> = mode === "full"
-      ? partitionsOf(yield* adapter.lowWater(p.entity), highWater, config.fullSyncPartitions)
+      ? partitionsOf(
+        yield* adapter.lowWater(p.entity),
+        highWater,
+        config.fullSyncPartitions,
+        adapter.cursorResolutionMillis
+      )
       : [{
         after: mode === "delta" ? Option.map(watermark, (cursor) => ({ cursor, key: "" })) : Option.none(),
         until: Option.none()
@@ -104,24 +109,28 @@ const startStep = (p: Payload) =>
   })
 
 /**
- * Splits (low, high] into `count` ranges of whole seconds. The first range has no lower bound and the
- * last no upper bound, so together they cover everything, including records changed while we read.
+ * Splits [low, high] into `count` ranges on steps of the source's cursor resolution: a range's lower
+ * bound is one step past the previous range's upper bound, so none overlap and none leave a gap. The
+ * first range has no lower bound and the last no upper bound, so together they cover everything,
+ * including records changed while we read.
  */
 export const partitionsOf = (
   low: Option.Option<Date>,
   high: Option.Option<Date>,
-  count: number
+  count: number,
+  resolutionMillis = 1000
 ): ReadonlyArray<Partition> => {
   const whole = [{ after: Option.none(), until: Option.none() }] as const
   if (count <= 1 || Option.isNone(low) || Option.isNone(high)) return whole
-  const lo = Math.floor(low.value.getTime() / 1000)
-  const hi = Math.floor(high.value.getTime() / 1000)
+  const step = Math.max(1, resolutionMillis)
+  const lo = Math.floor(low.value.getTime() / step)
+  const hi = Math.floor(high.value.getTime() / step)
   const span = hi - lo
   if (span < count) return whole
   const bounds = Array.from({ length: count - 1 }, (_, i) => lo + Math.floor((span * (i + 1)) / count))
   return Array.from({ length: count }, (_, i): Partition => ({
-    after: i === 0 ? Option.none() : Option.some({ cursor: new Date((bounds[i - 1]! + 1) * 1000), key: "" }),
-    until: i === count - 1 ? Option.none() : Option.some(new Date(bounds[i]! * 1000))
+    after: i === 0 ? Option.none() : Option.some({ cursor: new Date((bounds[i - 1]! + 1) * step), key: "" }),
+    until: i === count - 1 ? Option.none() : Option.some(new Date(bounds[i]! * step))
   }))
 }
 

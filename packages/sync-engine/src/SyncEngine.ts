@@ -9,6 +9,7 @@ import { Context, Effect, Layer, Option, Schedule, Stream } from "effect"
 import { AdapterRegistry } from "./AdapterRegistry.js"
 import { EngineConfig } from "./EngineConfig.js"
 import { EntitySyncWorkflow } from "./EntitySyncWorkflow.js"
+import { LockSpace } from "./Migrations.js"
 import { OrchestratorWorkflow } from "./OrchestratorWorkflow.js"
 import * as RunHistory from "./RunHistory.js"
 import {
@@ -93,7 +94,8 @@ export const make = Effect.gen(function*() {
       const covered = new Set(levels.flat())
       // Check-and-insert under a lock per (org, adapter), so two requests never both pass the check.
       const inserted = yield* orDie(sql.withTransaction(Effect.gen(function*() {
-        yield* sql`SELECT pg_advisory_xact_lock(hashtext(${`tidemark-run/${request.orgId}/${request.adapter}`}))`
+        // The two-key form, in Tidemark's own lock space: one-key locks are the cluster's shard locks.
+        yield* sql`SELECT pg_advisory_xact_lock(${LockSpace}, hashtext(${`run/${request.orgId}/${request.adapter}`}))`
         const existing = yield* RunHistory.getRun(runId)
         if (Option.isSome(existing)) return { _tag: "Existing", run: existing.value } as const
         for (const active of yield* RunHistory.activeRuns(request.orgId, request.adapter)) {

@@ -18,6 +18,19 @@ describe("full-sync partitions", () => {
     ])
   })
 
+  it("follow the source's cursor resolution (milliseconds: no gap between ranges)", () => {
+    const parts = partitionsOf(
+      Option.some(at("2026-01-01T00:00:00.000Z")),
+      Option.some(at("2026-01-01T00:00:00.010Z")),
+      2,
+      1
+    )
+    expect(parts.map((p) => [
+      Option.match(p.after, { onNone: () => null, onSome: (a) => a.cursor.toISOString() }),
+      Option.match(p.until, { onNone: () => null, onSome: (u) => u.toISOString() })
+    ])).toEqual([[null, "2026-01-01T00:00:00.005Z"], ["2026-01-01T00:00:00.006Z", null]])
+  })
+
   it("stay whole when there is nothing to split", () => {
     const whole = [{ after: Option.none(), until: Option.none() }]
     expect(partitionsOf(Option.none(), Option.none(), 4)).toEqual(whole)
