@@ -186,11 +186,26 @@ const views = migration((sql) => [
     GROUP BY p.org_id, p.adapter, p.entity, date_trunc('day', p.committed_at)`
 ])
 
+/** Every tick of a cluster-wide schedule, wherever it fired: "fires once, not once per node" is checkable. */
+const scheduleTicks = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+  sql`CREATE TABLE sync_schedule_ticks (
+    id bigserial PRIMARY KEY,
+    schedule text NOT NULL,
+    org_id text NOT NULL,
+    adapter text NOT NULL,
+    sync_type text NOT NULL,
+    node text NOT NULL,
+    run_id text,
+    outcome text NOT NULL,
+    fired_at timestamptz NOT NULL DEFAULT now()
+  )`.pipe(Effect.zipRight(sql`CREATE INDEX sync_schedule_ticks_schedule_idx ON sync_schedule_ticks (schedule, fired_at)`)))
+
 /** Every migration, by `<id>_<name>`; append only, never edit one that has shipped. */
 export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>> = {
   "0001_run_history": runHistory,
   "0002_watermarks_dead_letters_changes": stateAndLogs,
-  "0003_history_views": views
+  "0003_history_views": views,
+  "0004_schedule_ticks": scheduleTicks
 }
 
 // `PgMigrator.run` is this same runner plus a pg_dump hook, which makes it require FileSystem, Path

@@ -64,4 +64,30 @@ describe("two nodes", () => {
         expect(cache.map((r) => r.raw), entity).toEqual([...truth.result].sort((a, b) => (a.sys_id < b.sys_id ? -1 : 1)))
       }
     }).pipe(Effect.scoped, Effect.provide(Reactivity.layer)), 240_000)
+
+  it.live("a cluster-wide schedule fires once per tick, not once per node", () =>
+    Effect.gen(function*() {
+      const db = yield* Database.freshDatabase(Redacted.make(inject("adminDatabaseUrl")), "cron")
+      const sim = yield* SimulatorProcess.start(["--seed", "3", "--scale", "demo", "--incidents", "300"])
+      const sql = yield* PgClient.make({ url: db.url, maxConnections: 2 })
+      const env = {
+        DATABASE_URL: Redacted.value(db.url),
+        ITSM_BASE_URL: sim.url,
+        SCHEDULE_DELTA: "*/2 * * * * *"
+      }
+      const portA = yield* Effect.orDie(freePort)
+      const portB = yield* Effect.orDie(freePort)
+      yield* startNode({ ...env, RUNNER_PORT: String(portA), NODE_NAME: "node-a" })
+      yield* startNode({ ...env, RUNNER_PORT: String(portB), NODE_NAME: "node-b" })
+      const ticks = yield* pollUntil(
+        sql<{ second: string; fired: number }>`
+          SELECT to_char(date_trunc('second', fired_at), 'HH24:MI:SS') AS second, count(*)::int AS fired
+          FROM sync_schedule_ticks GROUP BY 1 ORDER BY 1`.pipe(Effect.catchAll(() => Effect.succeed([]))),
+        (rows) => rows.length >= 4,
+        Duration.seconds(60)
+      )
+      expect(ticks.every((t) => t.fired === 1), JSON.stringify(ticks)).toBe(true)
+      const runs = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM sync_runs`
+      expect(runs[0]!.n).toBeGreaterThanOrEqual(1)
+    }).pipe(Effect.scoped, Effect.provide(Reactivity.layer)), 120_000)
 })
