@@ -13,6 +13,7 @@ import * as EntitySyncWorkflow from "./EntitySyncWorkflow.js"
 import * as Migrations from "./Migrations.js"
 import * as OrchestratorWorkflow from "./OrchestratorWorkflow.js"
 import * as PagePrefetch from "./PagePrefetch.js"
+import * as RecordChanges from "./RecordChanges.js"
 import * as SyncEngine from "./SyncEngine.js"
 
 /**
@@ -40,7 +41,7 @@ const withWorkflows = <E, R>(
   adapters: ReadonlyArray<string>,
   sharding: Layer.Layer<Sharding.Sharding | MessageStorage.MessageStorage, E, R>
 ) => {
-  const workflows = Layer.mergeAll(EntitySyncWorkflow.layer, OrchestratorWorkflow.layer).pipe(
+  const workflows = Layer.mergeAll(EntitySyncWorkflow.layer, OrchestratorWorkflow.layer, RecordChanges.layer).pipe(
     Layer.provide(PagePrefetch.layer)
   )
   return SyncEngine.layer.pipe(
