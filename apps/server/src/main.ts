@@ -1,106 +1,174 @@
 /**
- * `pnpm start`: Postgres (embedded unless DATABASE_URL is set), the ITSM simulator as the default
- * source, and a single-node sync engine: migrations, then a first full sync when this org has never
- * synced (a delta otherwise), with progress in the log. RPC, CLI, schedules and the dashboard are
- * layered on here as they land (see the README's status section).
+ * The Tidemark server, the composition root: configuration from the environment; Postgres (embedded
+ * unless DATABASE_URL is set); the ITSM source (an embedded simulator unless ITSM_BASE_URL is set);
+ * the sync engine as a single node or as one node of a cluster (RUNNER_PORT); schedules; and one HTTP
+ * server for health, metrics, webhooks, RPC, the dashboard API and the web page. With an empty cache
+ * it runs a first full sync.
  */
-import { NodeHttpClient, NodeRuntime } from "@effect/platform-node"
+import { HttpLayerRouter, HttpServer } from "@effect/platform"
+import { NodeHttpClient, NodeHttpServer, NodeRuntime } from "@effect/platform-node"
 import { SqlClient } from "@effect/sql"
 import { DependencyGraph, RateBudget } from "@tidemark/adapter-core"
 import { ItsmEntities, TableApiAdapter } from "@tidemark/itsm-adapter"
 import { ItsmSimulator } from "@tidemark/itsm-adapter/simulator"
-import { AdapterRegistry, Database, EngineConfig, SyncEngine, SyncRun, SyncRuntime } from "@tidemark/sync-engine"
-import { Config, Effect, Layer, Redacted, Stream } from "effect"
+import {
+  AdapterRegistry,
+  Database,
+  EngineConfig,
+  Schedules,
+  SyncEngine,
+  SyncRun,
+  SyncRuntime
+} from "@tidemark/sync-engine"
+import { Context, Effect, Layer, Option, Redacted, Stream } from "effect"
+import { createServer } from "node:http"
 import * as Path from "node:path"
+import * as Observability from "./Observability.js"
+import { ServerConfig } from "./ServerConfig.js"
+import * as Webhooks from "./Webhooks.js"
 
 const dataDir = Path.resolve(import.meta.dirname, "..", "..", "..", ".data", "postgres")
 
-const OrgId = Config.string("ORG_ID").pipe(Config.withDefault("demo"))
+/** Where the ITSM source is: configured, or the embedded simulator's URL. */
+class SourceUrl extends Context.Tag("@tidemark/server/SourceUrl")<SourceUrl, string>() {}
 
-/** The simulator's data is generated from its seed and base time: midnight UTC keeps it stable for a day. */
+/** The simulator's data comes from its seed and base time: midnight UTC keeps it stable for a day. */
 const todayMidnight = () => {
   const now = new Date()
   return new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()))
 }
 
-const SimulatorLive = Layer.unwrapEffect(Effect.gen(function*() {
-  const port = yield* Config.integer("SIMULATOR_PORT").pipe(Config.withDefault(0))
-  return ItsmSimulator.layer({
-    port,
-    scale: "demo",
-    baseTime: todayMidnight(),
-    latency: { ms: 150, jitterMs: 100 },
-    mutations: { perSecond: 0.5, mix: { create: 1, update: 3, delete: 0.2 } }
-  })
-}))
+const SourceLive = Layer.unwrapEffect(Effect.map(ServerConfig, (config) =>
+  Option.match(config.itsmBaseUrl, {
+    onSome: (url) => Layer.succeed(SourceUrl, url),
+    onNone: () =>
+      Layer.effect(
+        SourceUrl,
+        Effect.gen(function*() {
+          const sim = yield* ItsmSimulator.make({
+            port: config.simulatorPort,
+            scale: "demo",
+            baseTime: todayMidnight(),
+            latency: { ms: 150, jitterMs: 100 },
+            mutations: { perSecond: 0.5, mix: { create: 1, update: 3, delete: 0.2 } },
+            credentials: { clientId: config.itsmClientId, clientSecret: Redacted.value(config.itsmClientSecret) }
+          })
+          yield* Effect.logInfo(`ITSM simulator (the default source): ${sim.url}`)
+          return sim.url
+        })
+      ).pipe(Layer.provide(Layer.scope))
+  })))
 
 const RegistryLive = Layer.effect(
   AdapterRegistry.AdapterRegistry,
   Effect.gen(function*() {
-    const sim = yield* ItsmSimulator.ItsmSimulator
-    const org = yield* OrgId
+    const config = yield* ServerConfig
+    const baseUrl = yield* SourceUrl
     const adapter = yield* TableApiAdapter.make({
-      baseUrl: sim.url,
-      org,
+      baseUrl,
+      org: config.orgId,
       auth: {
         _tag: "OAuthClientCredentials",
-        tokenUrl: `${sim.url}/oauth_token.do`,
-        clientId: sim.credentials.clientId,
-        clientSecret: Redacted.make(sim.credentials.clientSecret)
+        tokenUrl: `${baseUrl}/oauth_token.do`,
+        clientId: config.itsmClientId,
+        clientSecret: config.itsmClientSecret
       },
-      rateLimit: { requestsPerSecond: 20, burst: 5 }
+      rateLimit: { requestsPerSecond: config.itsmRequestsPerSecond, burst: 5 }
     })
     return AdapterRegistry.fromAdapters([adapter])
   })
 ).pipe(Layer.provide(Layer.merge(NodeHttpClient.layerUndici, RateBudget.layer)))
 
+const RuntimeLive = Layer.unwrapEffect(Effect.map(ServerConfig, (config) => {
+  const shardingConfig = {
+    shardLockExpiration: `${config.shardLockExpirationSeconds} seconds` as const,
+    shardLockRefreshInterval: `${Math.max(1, Math.floor(config.shardLockExpirationSeconds / 3))} seconds` as const
+  }
+  return Option.match(config.runnerPort, {
+    onNone: () => SyncRuntime.layerSingleNode({ adapters: [TableApiAdapter.ADAPTER_NAME] }),
+    onSome: (port) =>
+      SyncRuntime.layerClusterNode({
+        adapters: [TableApiAdapter.ADAPTER_NAME],
+        runnerAddress: { host: config.runnerHost, port },
+        shardingConfig
+      })
+  })
+}))
+
+const SchedulesLive = Layer.unwrapEffect(Effect.map(ServerConfig, (config) =>
+  Schedules.layer({
+    sources: [{ orgId: config.orgId, adapter: TableApiAdapter.ADAPTER_NAME }],
+    delta: config.scheduleDelta === "off" ? null : config.scheduleDelta,
+    reconciliation: config.scheduleReconciliation === "off" ? null : config.scheduleReconciliation
+  })))
+
+const EngineConfigLive = Layer.unwrapEffect(Effect.map(ServerConfig, (config) =>
+  EngineConfig.layer({
+    pageSize: config.pageSize,
+    ...Option.match(config.nodeName, { onNone: () => ({}), onSome: (nodeName) => ({ nodeName }) })
+  })))
+
+const HttpLive = Layer.unwrapEffect(Effect.map(ServerConfig, (config) =>
+  HttpLayerRouter.serve(Layer.mergeAll(
+    Observability.routes,
+    Webhooks.routes({ secret: config.webhookSecret, adapter: TableApiAdapter.ADAPTER_NAME, orgs: [config.orgId] })
+  ), { disableListenLog: true, disableLogger: true }).pipe(
+    Layer.provideMerge(NodeHttpServer.layer(createServer, { port: config.port, host: "0.0.0.0" }))
+  )))
+
+/** A first full sync when this org has never synced; progress in the log. */
 const firstSync = Effect.gen(function*() {
   const engine = yield* SyncEngine.SyncEngine
   const sql = yield* SqlClient.SqlClient
-  const org = yield* OrgId
+  const config = yield* ServerConfig
   const graph = yield* DependencyGraph.build(ItsmEntities.itsmManifest)
   for (const dropped of graph.droppedEdges.filter((e) => e.reason !== "shadowed-by-hard")) {
     yield* Effect.logWarning(dropped.message)
   }
-  yield* Effect.logInfo(`Sync plan (levels): ${JSON.stringify(graph.levels)}`)
   const previous = yield* sql<{ n: number }>`
-    SELECT count(*)::int AS n FROM sync_runs WHERE org_id = ${org} AND status IN ('succeeded', 'partial')`
-  const syncType = previous[0]!.n === 0 ? "full" : "delta"
-  const run = yield* engine.startRun(new SyncRun.StartRunRequest({ orgId: org, adapter: "itsm", syncType }))
-  yield* Effect.logInfo(`Started a ${syncType} sync: run ${run.runId}`)
+    SELECT count(*)::int AS n FROM sync_runs WHERE org_id = ${config.orgId} AND status IN ('succeeded', 'partial', 'running')`
+  if (previous[0]!.n > 0) return
+  const started = yield* Effect.either(engine.startRun(
+    new SyncRun.StartRunRequest({ orgId: config.orgId, adapter: TableApiAdapter.ADAPTER_NAME, syncType: "full" })
+  ))
+  if (started._tag === "Left") {
+    // Another node of the cluster started it first.
+    return yield* Effect.logInfo(`first sync not started here: ${started.left.message}`)
+  }
+  const run = started.right
+  yield* Effect.logInfo(`first full sync: run ${run.runId}, levels ${JSON.stringify(graph.levels)}`)
   yield* engine.watchRun(run.runId).pipe(
     Stream.runForEach((event) => {
       switch (event._tag) {
         case "EntityFinished":
           return Effect.logInfo(`${event.entity}: ${event.status}, ${event.records} records in ${event.pages} pages`)
         case "RunFinished":
-          return Effect.logInfo(`Run ${event.runId} ${event.status}${event.error ? `: ${event.error}` : ""}`)
+          return Effect.logInfo(`first sync ${event.status}${event.error ? `: ${event.error}` : ""}`)
         default:
           return Effect.void
       }
     })
   )
-  const counts = yield* Effect.forEach(graph.levels.flat(), (entity) =>
-    Effect.map(
-      sql<{ n: number }>`SELECT count(*)::int AS n FROM ${sql(`cache_itsm_${entity}`)}
-                         WHERE org_id = ${org} AND deleted_at IS NULL`,
-      (rows) => `${entity} ${rows[0]!.n}`
-    ))
-  yield* Effect.logInfo(`Cache: ${counts.join(", ")}`)
 })
 
 const program = Effect.gen(function*() {
-  const sim = yield* ItsmSimulator.ItsmSimulator
-  yield* Effect.logInfo(`ITSM simulator: ${sim.url} (OAuth client ${sim.credentials.clientId})`)
-  yield* firstSync
-  yield* Effect.logInfo("Tidemark is running (Ctrl-C to stop). RPC, CLI, schedules and the dashboard come next.")
+  const server = yield* HttpServer.HttpServer
+  const port = server.address._tag === "TcpAddress" ? server.address.port : 0
+  const base = `http://127.0.0.1:${port}`
+  yield* Effect.logInfo(
+    `Tidemark listening on ${base}: web page ${base}/, API docs ${base}/api/docs, RPC ${base}/rpc, ` +
+      `health ${base}/healthz, metrics ${base}/metrics`
+  )
+  yield* firstSync.pipe(Effect.catchAllCause((cause) => Effect.logError("first sync failed", cause)))
   return yield* Effect.never
 })
 
-const Live = SyncRuntime.layerSingleNode({ adapters: ["itsm"] }).pipe(
+const Live = HttpLive.pipe(
+  Layer.provideMerge(SchedulesLive),
+  Layer.provideMerge(RuntimeLive),
   Layer.provideMerge(RegistryLive),
-  Layer.provideMerge(EngineConfig.layer()),
-  Layer.provideMerge(SimulatorLive),
+  Layer.provideMerge(EngineConfigLive),
+  Layer.provideMerge(SourceLive),
   Layer.provideMerge(Database.layer({ embeddedDataDir: dataDir }))
 )
 

@@ -5,7 +5,7 @@
  * rate budget of the org and adapter) without spending a retry; a 401 refreshes the token once.
  */
 import { HttpClient, HttpClientRequest, type HttpClientResponse } from "@effect/platform"
-import { Duration, Effect, Option, Random } from "effect"
+import { Duration, Effect, Metric, Option, Random } from "effect"
 import type { RateBudget } from "./RateBudget.js"
 import * as RateBudgets from "./RateBudget.js"
 import * as SourceAuth from "./SourceAuth.js"
@@ -18,6 +18,18 @@ import {
   SourceTimeoutError,
   SourceTransportError
 } from "./SourceError.js"
+
+/** Requests answered by sources, by adapter, org and HTTP status (0: no answer). */
+export const requestsTotal = Metric.counter("tidemark_source_requests_total", {
+  description: "HTTP requests to external sources, by adapter, org and status",
+  incremental: true
+})
+
+/** 429 answers waited out. */
+export const rateLimitedTotal = Metric.counter("tidemark_source_rate_limited_total", {
+  description: "429 answers from external sources",
+  incremental: true
+})
 
 export interface SourceHttpOptions {
   readonly adapter: string
@@ -146,6 +158,16 @@ export const make = (
           const { response, text } = outcome.right
           const parsed = tryParse(text)
           const status = response.status
+          yield* Metric.increment(Metric.tagged(
+            Metric.tagged(Metric.tagged(requestsTotal, "adapter", options.adapter), "org", options.org),
+            "status",
+            String(status)
+          ))
+          if (status === 429) {
+            yield* Metric.increment(
+              Metric.tagged(Metric.tagged(rateLimitedTotal, "adapter", options.adapter), "org", options.org)
+            )
+          }
           if (status === 429) {
             const now = Date.now()
             return { _tag: "RateLimited", waitMillis: retryAfterMillis(response.headers["retry-after"], now) } as const

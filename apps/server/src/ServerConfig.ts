@@ -1,0 +1,54 @@
+/**
+ * The server's configuration, from the environment. With nothing set, `pnpm start` runs everything
+ * embedded: Postgres, the ITSM simulator as the source, one node. Every variable is in the README.
+ */
+import { Config, Option, Redacted } from "effect"
+
+export interface ServerConfig {
+  /** HTTP port of the API, RPC, web page, health and metrics. */
+  readonly port: number
+  /** Org whose source this node syncs (one ITSM instance per org). */
+  readonly orgId: string
+  /** The ITSM instance; none: an embedded simulator. */
+  readonly itsmBaseUrl: Option.Option<string>
+  readonly itsmClientId: string
+  readonly itsmClientSecret: Redacted.Redacted
+  /** Requests per second allowed against the source, shared by all syncs of the org on this node. */
+  readonly itsmRequestsPerSecond: number
+  /** Port of the embedded simulator (0: any free one). */
+  readonly simulatorPort: number
+  /** With a runner port, this process is one node of a cluster; without, a single node. */
+  readonly runnerHost: string
+  readonly runnerPort: Option.Option<number>
+  readonly nodeName: Option.Option<string>
+  /** Cron of the periodic delta ("off" to disable). */
+  readonly scheduleDelta: string
+  /** Cron of the nightly reconciliation ("off" to disable). */
+  readonly scheduleReconciliation: string
+  /** HMAC-SHA256 secret of `POST /webhooks/itsm/{org}`. */
+  readonly webhookSecret: Redacted.Redacted
+  /** `token=org[:admin],…`: bearer tokens of the dashboard API. */
+  readonly apiTokens: Redacted.Redacted
+  readonly pageSize: number
+  /** Shard lock expiry in seconds: how long a dead node's work waits before another takes it. */
+  readonly shardLockExpirationSeconds: number
+}
+
+export const ServerConfig: Config.Config<ServerConfig> = Config.all({
+  port: Config.integer("PORT").pipe(Config.withDefault(8080)),
+  orgId: Config.string("ORG_ID").pipe(Config.withDefault("demo")),
+  itsmBaseUrl: Config.option(Config.string("ITSM_BASE_URL")),
+  itsmClientId: Config.string("ITSM_CLIENT_ID").pipe(Config.withDefault("tidemark")),
+  itsmClientSecret: Config.redacted("ITSM_CLIENT_SECRET").pipe(Config.withDefault(Redacted.make("tidemark-secret"))),
+  itsmRequestsPerSecond: Config.number("ITSM_REQUESTS_PER_SECOND").pipe(Config.withDefault(20)),
+  simulatorPort: Config.integer("SIMULATOR_PORT").pipe(Config.withDefault(0)),
+  runnerHost: Config.string("RUNNER_HOST").pipe(Config.withDefault("127.0.0.1")),
+  runnerPort: Config.option(Config.integer("RUNNER_PORT")),
+  nodeName: Config.option(Config.string("NODE_NAME")),
+  scheduleDelta: Config.string("SCHEDULE_DELTA").pipe(Config.withDefault("*/5 * * * *")),
+  scheduleReconciliation: Config.string("SCHEDULE_RECONCILIATION").pipe(Config.withDefault("0 3 * * *")),
+  webhookSecret: Config.redacted("WEBHOOK_SECRET").pipe(Config.withDefault(Redacted.make("tidemark-webhook-secret"))),
+  apiTokens: Config.redacted("API_TOKENS").pipe(Config.withDefault(Redacted.make("demo-token=demo:admin"))),
+  pageSize: Config.integer("PAGE_SIZE").pipe(Config.withDefault(2000)),
+  shardLockExpirationSeconds: Config.integer("SHARD_LOCK_EXPIRATION_SECONDS").pipe(Config.withDefault(10))
+})
