@@ -23,8 +23,10 @@ import type { TruthSnapshot } from "./Truth.js"
 import * as Webhooks from "./Webhooks.js"
 
 export interface SimulatorOptions {
-  /** Port on 127.0.0.1; default 0 (any free port, see `SimulatorHandle.port`). */
+  /** Port; default 0 (any free port, see `SimulatorHandle.port`). */
   readonly port?: number
+  /** Interface to listen on; default 127.0.0.1 (0.0.0.0 to be reachable from other containers). */
+  readonly host?: string
   /** Data seed; default 1. The same seed, base time and counts give the same data byte for byte. */
   readonly seed?: number | string
   /** Table sizes; default "demo". */
@@ -150,7 +152,8 @@ export const make = (
       Effect.forkScoped
     )
 
-    const server = yield* Effect.acquireRelease(listen(options.port ?? 0), closeServer)
+    const host = options.host ?? HOST
+    const server = yield* Effect.acquireRelease(listen(options.port ?? 0, host), closeServer)
     const address = server.address()
     const port = typeof address === "object" && address !== null ? address.port : options.port ?? 0
     const url = `http://${HOST}:${port}`
@@ -216,14 +219,14 @@ const route = (core: SimulatorCore, url: string, req: IncomingMessage, res: Serv
   sendJson(res, 400, errorBody("Requested URI does not represent any resource", target.pathname))
 }
 
-const listen = (port: number): Effect.Effect<Server, SimulatorStartError> =>
+const listen = (port: number, host: string): Effect.Effect<Server, SimulatorStartError> =>
   Effect.async<Server, SimulatorStartError>((resume) => {
     const server = createServer()
     // The Table API is polled with keep-alive; drop idle sockets sooner than clients do.
     server.keepAliveTimeout = 5_000
-    const onError = (cause: Error) => resume(Effect.fail(new SimulatorStartError({ host: HOST, port, cause })))
+    const onError = (cause: Error) => resume(Effect.fail(new SimulatorStartError({ host, port, cause })))
     server.once("error", onError)
-    server.listen(port, HOST, () => {
+    server.listen(port, host, () => {
       server.off("error", onError)
       resume(Effect.succeed(server))
     })

@@ -38,6 +38,10 @@ const rateLimit = Options.integer("rate-limit").pipe(
   Options.withDefault(0),
   Options.withDescription("Requests per second per credential (0: off)")
 )
+const host = Options.text("host").pipe(
+  Options.withDefault("127.0.0.1"),
+  Options.withDescription("Interface to listen on (0.0.0.0: reachable from other hosts or containers)")
+)
 const clientId = Options.text("client-id").pipe(Options.withDefault("tidemark"))
 const clientSecret = Options.text("client-secret").pipe(Options.withDefault("tidemark-secret"))
 const username = Options.text("username").pipe(Options.withDefault("admin"))
@@ -52,6 +56,7 @@ const command = Command.make(
   "itsm-simulator",
   {
     port,
+    host,
     seed,
     scale,
     incidents,
@@ -70,6 +75,7 @@ const command = Command.make(
     Effect.gen(function*() {
       const sim = yield* ItsmSimulator.make({
         port: options.port,
+        host: options.host,
         seed: options.seed,
         scale: options.scale,
         ...Option.match(options.incidents, { onNone: () => ({}), onSome: (incident) => ({ counts: { incident } }) }),
