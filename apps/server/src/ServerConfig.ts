@@ -5,6 +5,8 @@
 import { Config, Option, Redacted } from "effect"
 
 export interface ServerConfig {
+  /** Where the embedded Postgres keeps its data (without DATABASE_URL); default `.data/postgres`. */
+  readonly dataDir: Option.Option<string>
   /** HTTP port of the API, RPC, web page, health and metrics. */
   readonly port: number
   /** Org whose source this node syncs (one ITSM instance per org). */
@@ -35,6 +37,7 @@ export interface ServerConfig {
 }
 
 export const ServerConfig: Config.Config<ServerConfig> = Config.all({
+  dataDir: Config.option(Config.string("TIDEMARK_DATA_DIR")),
   port: Config.integer("PORT").pipe(Config.withDefault(8080)),
   orgId: Config.string("ORG_ID").pipe(Config.withDefault("demo")),
   itsmBaseUrl: Config.option(Config.string("ITSM_BASE_URL")),

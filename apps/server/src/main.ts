@@ -27,7 +27,7 @@ import * as Observability from "./Observability.js"
 import { ServerConfig } from "./ServerConfig.js"
 import * as Webhooks from "./Webhooks.js"
 
-const dataDir = Path.resolve(import.meta.dirname, "..", "..", "..", ".data", "postgres")
+const defaultDataDir = Path.resolve(import.meta.dirname, "..", "..", "..", ".data", "postgres")
 
 /** Where the ITSM source is: configured, or the embedded simulator's URL. */
 class SourceUrl extends Context.Tag("@tidemark/server/SourceUrl")<SourceUrl, string>() {}
@@ -169,7 +169,8 @@ const Live = HttpLive.pipe(
   Layer.provideMerge(RegistryLive),
   Layer.provideMerge(EngineConfigLive),
   Layer.provideMerge(SourceLive),
-  Layer.provideMerge(Database.layer({ embeddedDataDir: dataDir }))
+  Layer.provideMerge(Layer.unwrapEffect(Effect.map(ServerConfig, (config) =>
+    Database.layer({ embeddedDataDir: Option.getOrElse(config.dataDir, () => defaultDataDir) }))))
 )
 
 NodeRuntime.runMain(program.pipe(Effect.provide(Live)))
