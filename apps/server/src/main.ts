@@ -17,6 +17,7 @@ import {
   EngineConfig,
   Schedules,
   SyncEngine,
+  SyncRpc,
   SyncRun,
   SyncRuntime
 } from "@tidemark/sync-engine"
@@ -111,7 +112,8 @@ const EngineConfigLive = Layer.unwrapEffect(Effect.map(ServerConfig, (config) =>
 const HttpLive = Layer.unwrapEffect(Effect.map(ServerConfig, (config) =>
   HttpLayerRouter.serve(Layer.mergeAll(
     Observability.routes,
-    Webhooks.routes({ secret: config.webhookSecret, adapter: TableApiAdapter.ADAPTER_NAME, orgs: [config.orgId] })
+    Webhooks.routes({ secret: config.webhookSecret, adapter: TableApiAdapter.ADAPTER_NAME, orgs: [config.orgId] }),
+    SyncRpc.layerHttpServer({ path: "/rpc" })
   ), { disableListenLog: true, disableLogger: true }).pipe(
     Layer.provideMerge(NodeHttpServer.layer(createServer, { port: config.port, host: "0.0.0.0" }))
   )))
