@@ -9,6 +9,7 @@ import { HttpLayerRouter, HttpServer } from "@effect/platform"
 import { NodeHttpClient, NodeHttpServer, NodeRuntime } from "@effect/platform-node"
 import { SqlClient } from "@effect/sql"
 import { DependencyGraph, RateBudget } from "@tidemark/adapter-core"
+import { DashboardAccess, DashboardApi, DashboardMigrations } from "@tidemark/dashboard-api"
 import { ItsmEntities, TableApiAdapter } from "@tidemark/itsm-adapter"
 import { ItsmSimulator } from "@tidemark/itsm-adapter/simulator"
 import {
@@ -109,8 +110,22 @@ const EngineConfigLive = Layer.unwrapEffect(Effect.map(ServerConfig, (config) =>
     ...Option.match(config.nodeName, { onNone: () => ({}), onSome: (nodeName) => ({ nodeName }) })
   })))
 
+/** `API_TOKENS` is `token=org[:admin],…`: each token reads one org, and may start runs with `:admin`. */
+export const parseApiTokens = (spec: string): DashboardAccess.AccessConfigInput =>
+  Object.fromEntries(spec.split(",").map((part) => part.trim()).filter((part) => part !== "").map((part) => {
+    const [token, grant = ""] = part.split("=")
+    const [org, scope] = grant.split(":")
+    if (!token || !org) throw new Error(`API_TOKENS: expected token=org[:admin], got "${part}"`)
+    const scopes: ReadonlyArray<"read" | "admin"> = scope === "admin" ? ["read", "admin"] : ["read"]
+    return [token, { orgs: [org] as const, scopes }]
+  }))
+
+const AccessLive = Layer.unwrapEffect(Effect.map(ServerConfig, (config) =>
+  DashboardAccess.layer(parseApiTokens(Redacted.value(config.apiTokens)))))
+
 const HttpLive = Layer.unwrapEffect(Effect.map(ServerConfig, (config) =>
   HttpLayerRouter.serve(Layer.mergeAll(
+    DashboardApi.routes,
     Observability.routes,
     Webhooks.routes({ secret: config.webhookSecret, adapter: TableApiAdapter.ADAPTER_NAME, orgs: [config.orgId] }),
     SyncRpc.layerHttpServer({ path: "/rpc" })
@@ -166,6 +181,8 @@ const program = Effect.gen(function*() {
 })
 
 const Live = HttpLive.pipe(
+  Layer.provide(AccessLive),
+  Layer.provide(Layer.effectDiscard(DashboardMigrations.run)),
   Layer.provideMerge(SchedulesLive),
   Layer.provideMerge(RuntimeLive),
   Layer.provideMerge(RegistryLive),

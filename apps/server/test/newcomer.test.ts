@@ -26,5 +26,14 @@ describe("pnpm start", () => {
       expect(metrics.text).toContain('tidemark_runs{status="succeeded"} 1')
       expect(metrics.text).toMatch(/tidemark_records_total\{org="demo",adapter="itsm",entity="incident"\} [1-9]\d*/)
       expect(metrics.text).toContain("tidemark_source_requests_total")
+      // The dashboard overview answers from the cache, with the default demo token.
+      const overview = yield* Effect.promise(() =>
+        fetch(`${server.url}/api/v1/dashboard/overview`, { headers: { authorization: "Bearer demo-token" } })
+          .then(async (r) => ({ status: r.status, body: await r.json() as Record<string, unknown> }))
+      )
+      expect(overview.status).toBe(200)
+      expect(JSON.stringify(overview.body)).toContain("incident")
+      expect((yield* get(`${server.url}/api/v1/dashboard/overview`)).status).toBe(401)
+      expect((yield* get(`${server.url}/api/openapi.json`)).status).toBe(200)
     }).pipe(Effect.scoped), 180_000)
 })

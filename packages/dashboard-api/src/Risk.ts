@@ -1,0 +1,219 @@
+/**
+ * The risk of an incident: six factors, each worth a bounded number of points with the evidence that
+ * earned them; the score is their sum capped at 100. The weights are constants here and in
+ * docs/domain.md, so a score can always be explained by reading its factors.
+ */
+import { SqlClient } from "@effect/sql"
+import type { SqlError } from "@effect/sql/SqlError"
+import { Effect, Option } from "effect"
+import { findIncident } from "./Details.js"
+import {
+  CANCELED_CHANGE_STATE,
+  CRITICAL_SEVERITY,
+  isOpenIncidentState,
+  OPEN_INCIDENT_STATES,
+  slaTargetHours
+} from "./ItsmVocabulary.js"
+import type { IncidentRisk, RiskFactor, RiskLevel } from "./Models.js"
+import { type IncidentRow, table, timestamptz } from "./Records.js"
+
+const HOUR = 3_600_000
+
+export const Weights = {
+  /** Points by priority; anything else (none, or unknown values) 0. */
+  priority: { 1: 30, 2: 20, 3: 10, 4: 5, 5: 0 } as Readonly<Record<number, number>>,
+  priorityMax: 30,
+  /** Per other open incident on the same configuration item. */
+  ciOpenIncidentEach: 5,
+  ciOpenIncidentsMax: 20,
+  /** Per change on the same item whose window comes within `nearbyChangeHours` of opened_at. */
+  nearbyChangeEach: 10,
+  nearbyChangesMax: 20,
+  nearbyChangeHours: 72,
+  /** Per critical event (severity 1) on the same item in the last `criticalEventHours`. */
+  criticalEventEach: 5,
+  criticalEventsMax: 15,
+  criticalEventHours: 24,
+  /** Past the SLA (or flagged made_sla = false) / past half of the target. */
+  slaBreached: 15,
+  slaHalfway: 7,
+  /** Per reopen. */
+  reopenEach: 5,
+  reopensMax: 10
+} as const
+
+/** Levels by score: below 25 low, below 50 medium, below 75 high, else critical. */
+export const levelOf = (score: number): RiskLevel =>
+  score >= 75 ? "critical" : score >= 50 ? "high" : score >= 25 ? "medium" : "low"
+
+type Evidence<Name extends RiskFactor["factor"]> = Extract<RiskFactor, { readonly factor: Name }>["evidence"]
+
+/** What the factors are computed from: the incident and what the cache holds around it. */
+export interface RiskInputs {
+  readonly incident: IncidentRow
+  readonly asOf: Date
+  readonly otherOpenIncidents: { readonly count: number; readonly items: Evidence<"ci_open_incidents">["incidents"] }
+  readonly nearbyChanges: { readonly count: number; readonly items: Evidence<"nearby_changes">["changes"] }
+  readonly criticalEvents: { readonly count: number; readonly items: Evidence<"critical_events">["events"] }
+}
+
+const capped = (count: number, each: number, max: number) => Math.min(count * each, max)
+
+/** The factors and score of an incident from what was read about it: pure, so it is tested alone. */
+export const score = (inputs: RiskInputs): Omit<IncidentRisk, "incident"> => {
+  const { asOf, incident } = inputs
+  const priorityPoints = incident.priority === null ? 0 : Weights.priority[incident.priority] ?? 0
+  const open = isOpenIncidentState(incident.state)
+  const targetHours = incident.priority === null ? undefined : slaTargetHours[incident.priority]
+  const ageHours = incident.opened_at === null
+    ? null
+    : Math.round(((asOf.getTime() - incident.opened_at.getTime()) / HOUR) * 10) / 10
+  const slaPoints = incident.made_sla === false
+    ? Weights.slaBreached
+    : !open || ageHours === null || targetHours === undefined
+    ? 0
+    : ageHours >= targetHours
+    ? Weights.slaBreached
+    : ageHours >= targetHours / 2
+    ? Weights.slaHalfway
+    : 0
+  const windowStart = incident.opened_at === null
+    ? null
+    : new Date(incident.opened_at.getTime() - Weights.nearbyChangeHours * HOUR)
+  const windowEnd = incident.opened_at === null
+    ? null
+    : new Date(incident.opened_at.getTime() + Weights.nearbyChangeHours * HOUR)
+  const factors: ReadonlyArray<RiskFactor> = [
+    {
+      factor: "priority",
+      points: priorityPoints,
+      maxPoints: Weights.priorityMax,
+      rule: "P1 30, P2 20, P3 10, P4 5, P5 0",
+      evidence: { priority: incident.priority }
+    },
+    {
+      factor: "ci_open_incidents",
+      points: capped(inputs.otherOpenIncidents.count, Weights.ciOpenIncidentEach, Weights.ciOpenIncidentsMax),
+      maxPoints: Weights.ciOpenIncidentsMax,
+      rule: "5 per other open incident on the same configuration item, at most 20",
+      evidence: {
+        cmdb_ci: incident.cmdb_ci,
+        count: inputs.otherOpenIncidents.count,
+        incidents: inputs.otherOpenIncidents.items
+      }
+    },
+    {
+      factor: "nearby_changes",
+      points: capped(inputs.nearbyChanges.count, Weights.nearbyChangeEach, Weights.nearbyChangesMax),
+      maxPoints: Weights.nearbyChangesMax,
+      rule: "10 per change (not canceled) on the same item whose window overlaps opened_at ± 72 h, at most 20",
+      evidence: {
+        cmdb_ci: incident.cmdb_ci,
+        windowStart,
+        windowEnd,
+        count: inputs.nearbyChanges.count,
+        changes: inputs.nearbyChanges.items
+      }
+    },
+    {
+      factor: "critical_events",
+      points: capped(inputs.criticalEvents.count, Weights.criticalEventEach, Weights.criticalEventsMax),
+      maxPoints: Weights.criticalEventsMax,
+      rule: "5 per critical event (severity 1) on the same item in the 24 h before asOf, at most 15",
+      evidence: {
+        cmdb_ci: incident.cmdb_ci,
+        since: new Date(asOf.getTime() - Weights.criticalEventHours * HOUR),
+        count: inputs.criticalEvents.count,
+        events: inputs.criticalEvents.items
+      }
+    },
+    {
+      factor: "sla_age",
+      points: slaPoints,
+      maxPoints: Weights.slaBreached,
+      rule: "15 when made_sla is false or an open incident is past its priority's SLA target " +
+        "(P1 4 h, P2 8 h, P3 24 h, P4 72 h, P5 120 h); 7 past half of the target; else 0",
+      evidence: { open, made_sla: incident.made_sla, ageHours, targetHours: targetHours ?? null }
+    },
+    {
+      factor: "reopens",
+      points: capped(incident.reopen_count ?? 0, Weights.reopenEach, Weights.reopensMax),
+      maxPoints: Weights.reopensMax,
+      rule: "5 per reopen, at most 10",
+      evidence: { reopen_count: incident.reopen_count }
+    }
+  ]
+  const total = Math.min(100, factors.reduce((sum, factor) => sum + factor.points, 0))
+  return { asOf, score: total, level: levelOf(total), factors }
+}
+
+const EVIDENCE_ITEMS = 10
+
+type Counted<Row> = Row & { readonly total: number }
+
+/** Rows carrying `count(*) OVER ()`: the exact count, and the first rows as evidence. */
+const evidence = <Row>(rows: ReadonlyArray<Counted<Row>>) => ({
+  count: rows[0]?.total ?? 0,
+  items: rows.map(({ total: _, ...item }) => item as Row)
+})
+
+/** Reads what the factors need (all index-backed, per item) and scores; none when the id names nothing. */
+export const riskOf = (
+  orgId: string,
+  id: string,
+  asOf: Date
+): Effect.Effect<Option.Option<IncidentRisk>, SqlError, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const found = yield* findIncident(orgId, id)
+    if (Option.isNone(found)) return Option.none()
+    const incident = found.value
+    const sql = yield* SqlClient.SqlClient
+    const ci = incident.cmdb_ci
+    const opened = incident.opened_at
+    const none = Effect.succeed({ count: 0, items: [] })
+    const hoursFrom = (date: Date, hours: number) => timestamptz(sql, new Date(date.getTime() + hours * HOUR))
+    const read = yield* Effect.all({
+      otherOpenIncidents: ci === null ? none : Effect.map(
+        sql<Counted<Evidence<"ci_open_incidents">["incidents"][number]>>`
+          SELECT t.key AS sys_id, t.number, t.priority::int AS priority, t.opened_at, count(*) OVER ()::int AS total
+          FROM ${sql(table("incident"))} t
+          WHERE t.org_id = ${orgId} AND t.cmdb_ci = ${ci} AND t.deleted_at IS NULL
+            AND t.state IN ${sql.in(OPEN_INCIDENT_STATES)} AND t.key <> ${incident.key}
+          ORDER BY t.priority NULLS LAST, t.opened_at, t.key LIMIT ${EVIDENCE_ITEMS}`,
+        evidence
+      ),
+      nearbyChanges: ci === null || opened === null ? none : Effect.map(
+        sql<Counted<Evidence<"nearby_changes">["changes"][number]>>`
+          SELECT t.key AS sys_id, t.number, t.risk::int AS risk, t.start_date, t.end_date,
+            count(*) OVER ()::int AS total
+          FROM ${sql(table("change_request"))} t
+          WHERE t.org_id = ${orgId} AND t.cmdb_ci = ${ci} AND t.deleted_at IS NULL
+            AND coalesce(t.state, 0) <> ${CANCELED_CHANGE_STATE}
+            AND t.start_date <= ${hoursFrom(opened, Weights.nearbyChangeHours)}
+            AND coalesce(t.end_date, t.start_date) >= ${hoursFrom(opened, -Weights.nearbyChangeHours)}
+          ORDER BY t.start_date, t.key LIMIT ${EVIDENCE_ITEMS}`,
+        evidence
+      ),
+      criticalEvents: ci === null ? none : Effect.map(
+        sql<Counted<Evidence<"critical_events">["events"][number]>>`
+          SELECT t.key AS sys_id, t.severity::int AS severity, t.time_of_event, t.message_key,
+            count(*) OVER ()::int AS total
+          FROM ${sql(table("em_event"))} t
+          WHERE t.org_id = ${orgId} AND t.cmdb_ci = ${ci} AND t.deleted_at IS NULL
+            AND t.severity = ${CRITICAL_SEVERITY}
+            AND t.time_of_event > ${hoursFrom(asOf, -Weights.criticalEventHours)}
+            AND t.time_of_event <= ${timestamptz(sql, asOf)}
+          ORDER BY t.time_of_event DESC, t.key LIMIT ${EVIDENCE_ITEMS}`,
+        evidence
+      )
+    }, { concurrency: "unbounded" })
+    return Option.some({
+      incident: {
+        sys_id: incident.key,
+        number: incident.number,
+        priority: incident.priority,
+        opened_at: incident.opened_at
+      },
+      ...score({ incident, asOf, ...read })
+    })
+  }).pipe(Effect.withSpan("Risk.riskOf", { attributes: { orgId, id } }))
