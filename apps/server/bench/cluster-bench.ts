@@ -115,6 +115,7 @@ const runOverhead = (adminUrl: Redacted.Redacted) =>
       ITSM_BASE_URL: sim.url,
       PORT: "0",
       ORG_ID: "bench",
+      API_TOKENS: "bench-token=bench:admin",
       SCHEDULE_DELTA: "off",
       SCHEDULE_RECONCILIATION: "off"
     })
@@ -127,15 +128,17 @@ const runOverhead = (adminUrl: Redacted.Redacted) =>
     for (let i = 0; i < rounds; i++) {
       const runId = `overhead-${i}`
       const started = performance.now()
-      // Through the admin HTTP API when present, else through SQL polling of a run started by RPC.
+      // Started through the admin HTTP API; finished when the run history says so.
       const response = yield* Effect.promise(() =>
         fetch(`${url}/api/v1/admin/sync`, {
           method: "POST",
-          headers: { "content-type": "application/json", authorization: "Bearer demo-token" },
+          headers: { "content-type": "application/json", authorization: "Bearer bench-token" },
           body: JSON.stringify({ syncType: "delta", runId })
-        }).then((r) => r.status)
+        }).then(async (r) => ({ status: r.status, text: await r.text() }))
       )
-      if (response >= 300) return { bench: "cluster.run_overhead", error: `admin sync answered ${response}` }
+      if (response.status >= 300) {
+        return { bench: "cluster.run_overhead", error: `admin sync answered ${response.status}: ${response.text}` }
+      }
       for (;;) {
         const [row] = yield* sql<{ status: string }>`SELECT status FROM sync_runs WHERE run_id = ${runId}`
         if (row && row.status !== "running" && row.status !== "pending") break
