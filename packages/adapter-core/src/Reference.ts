@@ -53,7 +53,8 @@ export const referenceOf = (ast: SchemaAST.AST): Option.Option<ReferenceSpec> =>
   }
 }
 
-const propertySignatures = (ast: SchemaAST.AST): ReadonlyArray<SchemaAST.PropertySignature> => {
+/** The fields of a struct-like schema (a struct, a refined struct, or a `Schema.Class`), in order. */
+export const propertySignatures = (ast: SchemaAST.AST): ReadonlyArray<SchemaAST.PropertySignature> => {
   switch (ast._tag) {
     case "TypeLiteral":
       return ast.propertySignatures

@@ -115,8 +115,6 @@ export const ensureIndexes: Effect.Effect<void, SqlError, SqlClient.SqlClient> =
   }
 })
 
-const runMigrator = Migrator.make({})
-
 /**
  * Brings the dashboard's schema up to date, after making sure the engine's tables and the ITSM
  * cache tables exist (both idempotent): indexes, then migrations. Safe from several processes at
@@ -130,22 +128,11 @@ export const run: Effect.Effect<
   yield* Migrations.run
   yield* CacheTables.ensure(ADAPTER, ItsmEntities.itsmManifest)
   yield* ensureIndexes
-  const sql = yield* SqlClient.SqlClient
-  return yield* sql.withTransaction(
-    Effect.gen(function*() {
-      yield* sql`SELECT pg_advisory_xact_lock(${LockSpace}, ${MigrationsLock})`
-      yield* sql`CREATE TABLE IF NOT EXISTS ${sql(migrationsTable)} (
-        migration_id integer PRIMARY KEY,
-        created_at timestamp with time zone NOT NULL DEFAULT now(),
-        name text NOT NULL
-      )`
-      const applied = yield* runMigrator({ loader: Migrator.fromRecord(migrations), table: migrationsTable })
-      if (applied.length > 0) {
-        yield* Effect.logInfo("dashboard migrations applied").pipe(
-          Effect.annotateLogs("migrations", applied.map(([id, name]) => `${id}_${name}`).join(", "))
-        )
-      }
-      return applied
-    })
-  )
+  return yield* Migrations.runMigrations({
+    table: migrationsTable,
+    lockSpace: LockSpace,
+    lockKey: MigrationsLock,
+    migrations,
+    label: "dashboard migrations"
+  })
 }).pipe(Effect.withSpan("DashboardMigrations.run"))

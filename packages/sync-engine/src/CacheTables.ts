@@ -4,8 +4,8 @@
  */
 import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
-import type { EntityDefinition, Manifest, Reference } from "@tidemark/adapter-core"
-import { EntityDefinition as Entities } from "@tidemark/adapter-core"
+import type { EntityDefinition, Manifest } from "@tidemark/adapter-core"
+import { EntityDefinition as Entities, Reference } from "@tidemark/adapter-core"
 import { Effect, Option, Schema, SchemaAST } from "effect"
 import { createHash } from "node:crypto"
 import { CacheDdlLock, LockSpace } from "./Migrations.js"
@@ -121,25 +121,11 @@ const kindOf = (ast: SchemaAST.AST): Kind => {
   }
 }
 
-const propertySignatures = (ast: SchemaAST.AST): ReadonlyArray<SchemaAST.PropertySignature> => {
-  switch (ast._tag) {
-    case "TypeLiteral":
-      return ast.propertySignatures
-    case "Transformation":
-      // A `Schema.Class` is a transformation from its fields' struct to an opaque declaration.
-      return propertySignatures(ast.to._tag === "Declaration" ? ast.from : ast.to)
-    case "Refinement":
-      return propertySignatures(ast.from)
-    default:
-      return []
-  }
-}
-
 /** The cache table of an entity: its name and typed columns, derived from the row schema. */
 export const describe = (adapter: string, entity: EntityDefinition.AnyEntityDefinition): CacheTable => {
   const references = new Map(Entities.references(entity).map((ref) => [ref.field, ref]))
   const reserved = new Set<string>(engineColumns)
-  const columns = propertySignatures(entity.rowSchema.ast).flatMap((ps): Array<CacheColumn> => {
+  const columns = Reference.propertySignatures(entity.rowSchema.ast).flatMap((ps): Array<CacheColumn> => {
     const field = String(ps.name)
     if (field === entity.key) return []
     const kind = kindOf(SchemaAST.typeAST(ps.type))

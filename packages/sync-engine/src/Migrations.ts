@@ -213,28 +213,45 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
 const runMigrator = Migrator.make({})
 
 /**
- * Brings the engine's tables up to date. Idempotent and safe from several processes at once: the
- * whole run holds a transaction-scoped advisory lock, and the migrations table is created under it
- * (the migrator's own create-if-missing is a check-then-create race between processes).
- * Returns the migrations applied by this call, `[id, name]`.
+ * Runs a set of migrations recorded in `table`. Idempotent and safe from several processes at once:
+ * the whole run holds a transaction-scoped advisory lock (`lockKey` in Tidemark's lock space), and the
+ * migrations table is created under it (the migrator's own create-if-missing is a check-then-create
+ * race between processes). Returns the migrations applied by this call, `[id, name]`. Packages that
+ * own tables of their own (the dashboard) run theirs with it, in a table of their own.
  */
-export const run = Effect.gen(function*() {
-  const sql = yield* SqlClient.SqlClient
-  return yield* sql.withTransaction(
-    Effect.gen(function*() {
-      yield* sql`SELECT pg_advisory_xact_lock(${LockSpace}, ${MigrationsLock})`
-      yield* sql`CREATE TABLE IF NOT EXISTS ${sql(migrationsTable)} (
-        migration_id integer PRIMARY KEY,
-        created_at timestamp with time zone NOT NULL DEFAULT now(),
-        name text NOT NULL
-      )`
-      const applied = yield* runMigrator({ loader: Migrator.fromRecord(migrations), table: migrationsTable })
-      if (applied.length > 0) {
-        yield* Effect.logInfo("migrations applied").pipe(
-          Effect.annotateLogs("migrations", applied.map(([id, name]) => `${id}_${name}`).join(", "))
-        )
-      }
-      return applied
-    })
-  )
+export const runMigrations = (options: {
+  readonly table: string
+  /** Default: Tidemark's lock space. */
+  readonly lockSpace?: number
+  readonly lockKey: number
+  readonly migrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>>
+  readonly label: string
+}) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    return yield* sql.withTransaction(
+      Effect.gen(function*() {
+        yield* sql`SELECT pg_advisory_xact_lock(${options.lockSpace ?? LockSpace}, ${options.lockKey})`
+        yield* sql`CREATE TABLE IF NOT EXISTS ${sql(options.table)} (
+          migration_id integer PRIMARY KEY,
+          created_at timestamp with time zone NOT NULL DEFAULT now(),
+          name text NOT NULL
+        )`
+        const applied = yield* runMigrator({ loader: Migrator.fromRecord(options.migrations), table: options.table })
+        if (applied.length > 0) {
+          yield* Effect.logInfo(`${options.label} applied`).pipe(
+            Effect.annotateLogs("migrations", applied.map(([id, name]) => `${id}_${name}`).join(", "))
+          )
+        }
+        return applied
+      })
+    )
+  })
+
+/** Brings the engine's tables up to date (see `runMigrations`). */
+export const run = runMigrations({
+  table: migrationsTable,
+  lockKey: MigrationsLock,
+  migrations,
+  label: "migrations"
 }).pipe(Effect.withSpan("Migrations.run"))
