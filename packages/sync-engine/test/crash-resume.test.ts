@@ -51,12 +51,12 @@ describe("crash and resume", () => {
         Effect.catchAll(() => Effect.succeed(0))
       )
       const first = yield* startNode({ ...env, START_RUN_ID: "crash-1" })
-      yield* pollUntil(pagesCommitted, (n) => n >= 12, Duration.seconds(60))
+      yield* pollUntil(pagesCommitted, (n) => n >= 20, Duration.seconds(60))
       first.kill()
       yield* Effect.sleep("300 millis")
       const committed = yield* sql<{ entity: string; page_no: number; key_from: string | null; cursor_from: Date | null }>`
         SELECT entity, page_no, key_from, cursor_from FROM sync_pages WHERE run_id = 'crash-1'`
-      expect(committed.length).toBeGreaterThanOrEqual(12)
+      expect(committed.length).toBeGreaterThanOrEqual(20)
 
       yield* startNode(env)
       const status = yield* pollUntil(
