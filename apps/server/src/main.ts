@@ -9,7 +9,7 @@ import { HttpLayerRouter, HttpServer } from "@effect/platform"
 import { NodeHttpClient, NodeHttpServer, NodeRuntime } from "@effect/platform-node"
 import { SqlClient } from "@effect/sql"
 import { DependencyGraph, RateBudget } from "@tidemark/adapter-core"
-import { DashboardAccess, DashboardApi, DashboardMigrations } from "@tidemark/dashboard-api"
+import { DashboardAccess, DashboardApi, DashboardMigrations, WebPage } from "@tidemark/dashboard-api"
 import { ItsmEntities, TableApiAdapter } from "@tidemark/itsm-adapter"
 import { ItsmSimulator } from "@tidemark/itsm-adapter/simulator"
 import {
@@ -126,6 +126,7 @@ const AccessLive = Layer.unwrapEffect(Effect.map(ServerConfig, (config) =>
 const HttpLive = Layer.unwrapEffect(Effect.map(ServerConfig, (config) =>
   HttpLayerRouter.serve(Layer.mergeAll(
     DashboardApi.routes,
+    WebPage.routes,
     Observability.routes,
     Webhooks.routes({ secret: config.webhookSecret, adapter: TableApiAdapter.ADAPTER_NAME, orgs: [config.orgId] }),
     SyncRpc.layerHttpServer({ path: "/rpc" })
