@@ -19,6 +19,8 @@ export interface ItsmAdapterOptions extends Omit<SourceHttp.SourceHttpOptions, "
 
 const DATETIME = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/
 const SYS_ID = /^[0-9a-f]{32}$/
+/** The largest page ServiceNow serves (its default `glide.db.max_view_records` cap). */
+export const MAX_PAGE_SIZE = 10_000
 /** Keys per `sys_idIN` request: keeps the URL well under common 8 KB limits. */
 const KEYS_PER_REQUEST = 150
 
@@ -103,7 +105,9 @@ export const make = (
     const fetchPage = (request: Adapter.PageRequest) =>
       Effect.gen(function*() {
         const entity = yield* entityOf(request.entity)
-        const limit = request.limit > 0 ? request.limit : defaultLimit
+        // ServiceNow caps sysparm_limit (10,000 by default): asking for more would return fewer
+        // records than asked, and `hasMore` would end the stream early.
+        const limit = Math.min(request.limit > 0 ? request.limit : defaultLimit, MAX_PAGE_SIZE)
         const result = yield* query(entity, {
           sysparm_query: EncodedQuery.keysetAfter(request.after, request.lookback, request.until),
           sysparm_limit: String(limit)

@@ -11,7 +11,8 @@ export interface EngineConfigShape {
   readonly nodeName: string
   /**
    * A full sync reads an entity as this many disjoint cursor ranges in parallel, so that source
-   * latency overlaps and the rate budget, not the round trip, limits it; default 4. 1 turns it off.
+   * latency overlaps and the rate budget, not the round trip, limits it: it takes about latency ×
+   * requests-per-second streams to fill the budget (500 ms × 10/s = 5). Default 8; 1 turns it off.
    */
   readonly fullSyncPartitions: number
   /** How often `watchRun` polls the history; default 250 ms. */
@@ -23,7 +24,7 @@ export class EngineConfig extends Context.Tag("@tidemark/sync-engine/EngineConfi
 export const defaults: EngineConfigShape = {
   pageSize: 2000,
   lookback: Duration.minutes(2),
-  fullSyncPartitions: 4,
+  fullSyncPartitions: 8,
   nodeName: `${Os.hostname()}:${process.pid}`,
   watchInterval: Duration.millis(250)
 }
