@@ -1,0 +1,276 @@
+/**
+ * The cases of `bench:sync`. Each returns its JSON line; each measures its baseline in the same run.
+ * Sizes are the full run's; `--quick` divides every one by ten (`context.size`).
+ */
+import { ItsmEntities, TableApiAdapter } from "@tidemark/itsm-adapter"
+import { Effect } from "effect"
+import * as CacheTables from "../src/CacheTables.js"
+import * as EngineConfig from "../src/EngineConfig.js"
+import { bareUpsertCeiling } from "./sync-bench-bare.js"
+import type { BenchContext, SyncedCache } from "./sync-bench-context.js"
+import * as Harness from "./sync-bench-harness.js"
+import { ORG } from "./sync-bench-protocol.js"
+
+export interface BenchCase {
+  readonly name: string
+  /** Uses the shared big/small caches (closed after the last such case). */
+  readonly usesCaches: boolean
+  readonly run: (context: BenchContext) => Effect.Effect<Record<string, unknown>, Error>
+}
+
+const incidentOf = (timing: Harness.RunTiming) => {
+  const incident = timing.entities.get("incident")
+  if (incident === undefined || incident.seconds === null) {
+    return Effect.fail(new Error(`run ${timing.runId} has no finished incident entity run`))
+  }
+  return Effect.succeed({ ...incident, seconds: incident.seconds })
+}
+
+/**
+ * Engine rows/s of a full sync of 1M incidents (wall time of the incident entity run, from the history)
+ * against a bare unnest upsert of the same rows in pages of the same size.
+ */
+const syncFull: BenchCase = {
+  name: "sync.full",
+  usesCaches: true,
+  run: (context) =>
+    Effect.gen(function*() {
+      const big = yield* context.caches.get("big")
+      const incident = yield* incidentOf(big.full.timing)
+      const table = CacheTables.describe(TableApiAdapter.ADAPTER_NAME, ItsmEntities.itsmManifest.byName.get("incident")!)
+      const bare = yield* Harness.withSql(
+        big.databaseUrl,
+        bareUpsertCeiling({ orgId: ORG, table, pageSize: context.pageSize })
+      )
+      if (bare.records !== incident.records) {
+        return yield* Effect.fail(new Error(`bare upsert copied ${bare.records} rows, the engine stored ${incident.records}`))
+      }
+      const engineRps = incident.records / incident.seconds
+      const bareRps = bare.records / bare.seconds
+      return {
+        bench: "sync.full",
+        records: incident.records,
+        engine_rps: Math.round(engineRps),
+        bare_rps: Math.round(bareRps),
+        ratio: Harness.round(engineRps / bareRps),
+        page_size: context.pageSize,
+        partitions: context.partitions ?? EngineConfig.defaults.fullSyncPartitions,
+        engine_seconds: Harness.round(incident.seconds, 1),
+        bare_seconds: Harness.round(bare.seconds, 1)
+      }
+    })
+}
+
+/** Advances the simulator clock past the lookback, makes `changes` updates, and syncs them by a delta. */
+const delta = (cache: SyncedCache, changes: number, runId: string) =>
+  Effect.gen(function*() {
+    yield* Harness.advanceClock(cache.simulator, 600)
+    const mutation = yield* Harness.mutateUpdates(cache.simulator, "incident", changes)
+    const { timing } = yield* Harness.timedRun(cache.node, cache.databaseUrl, {
+      runId,
+      syncType: "delta",
+      entities: ["incident"]
+    })
+    const incident = yield* incidentOf(timing)
+    if (incident.updated + incident.inserted < mutation.updated) {
+      return yield* Effect.fail(
+        new Error(`delta ${runId} applied ${incident.updated} updates, the source made ${mutation.updated}`)
+      )
+    }
+    return { timing, incident }
+  })
+
+/**
+ * One timed delta of `changes` updates. A delta re-reads the lookback (2 minutes) before its
+ * watermark, which is the cursor of the last change it saw: so that the timed delta reads this
+ * round's changes and not also the last round's, a one-record delta first moves the watermark on.
+ */
+const deltaRound = (cache: SyncedCache, changes: number, round: number) =>
+  Effect.gen(function*() {
+    yield* delta(cache, 1, `settle-${cache.label}-${round}`)
+    const { incident, timing } = yield* delta(cache, changes, `delta-${cache.label}-${round}`)
+    yield* Effect.logInfo("delta").pipe(Effect.annotateLogs({
+      cache: cache.label,
+      round,
+      seconds: timing.seconds,
+      incidentSeconds: incident.seconds,
+      records: incident.records,
+      updated: incident.updated,
+      pages: incident.pages
+    }))
+    return timing.seconds
+  })
+
+/**
+ * 10,000 updates synced by a delta into a 1M-row cache against the same into a 100k-row cache: three
+ * rounds, alternating which cache goes first; medians.
+ */
+const syncDeltaScaling: BenchCase = {
+  name: "sync.delta_scaling",
+  usesCaches: true,
+  run: (context) =>
+    Effect.gen(function*() {
+      const big = yield* context.caches.get("big")
+      const small = yield* context.caches.get("small")
+      const changes = context.size(10_000)
+      const timed = { big: [] as Array<number>, small: [] as Array<number> }
+      for (let round = 0; round < 3; round++) {
+        for (const cache of round % 2 === 0 ? [big, small] : [small, big]) {
+          timed[cache.label].push(yield* deltaRound(cache, changes, round))
+        }
+      }
+      const bigSeconds = Harness.median(timed.big)
+      const smallSeconds = Harness.median(timed.small)
+      return {
+        bench: "sync.delta_scaling",
+        big_rows: big.incidents,
+        small_rows: small.incidents,
+        changes,
+        big_seconds: Harness.round(bigSeconds),
+        small_seconds: Harness.round(smallSeconds),
+        ratio: Harness.round(bigSeconds / smallSeconds)
+      }
+    })
+}
+
+/** Peak RSS of the node process that ran the 1M full sync against the one that ran the 100k full sync. */
+const syncMemory: BenchCase = {
+  name: "sync.memory",
+  usesCaches: true,
+  run: (context) =>
+    Effect.gen(function*() {
+      const big = yield* context.caches.get("big")
+      const small = yield* context.caches.get("small")
+      return {
+        bench: "sync.memory",
+        big_rows: big.incidents,
+        small_rows: small.incidents,
+        big_peak_mb: big.full.maxRssMb,
+        small_peak_mb: small.full.maxRssMb,
+        ratio: Harness.round(big.full.maxRssMb / small.full.maxRssMb)
+      }
+    })
+}
+
+/**
+ * A full sync on a node of its own with its own fresh database; its timing, with the timeline and the
+ * balance of its partitions on stderr.
+ */
+const isolatedFull = (
+  context: BenchContext,
+  options: {
+    readonly simulator: Harness.Simulator
+    readonly label: string
+    readonly pageSize: number
+    readonly partitions: number | undefined
+    readonly rateLimitRps?: number
+  }
+) =>
+  Effect.scoped(Effect.gen(function*() {
+    const database = yield* Harness.freshDatabase(context.adminUrl, `bench_sync_${options.label}`)
+    const node = yield* Harness.startNode({
+      databaseUrl: database.url,
+      simulator: options.simulator,
+      pageSize: options.pageSize,
+      ...(options.rateLimitRps === undefined ? {} : { rateLimitRps: options.rateLimitRps }),
+      ...(options.partitions === undefined ? {} : { partitions: options.partitions })
+    })
+    const runId = `full-${options.label}`
+    const { timing } = yield* Harness.timedRun(node, database.url, { runId, syncType: "full", entities: ["incident"] })
+    const incident = yield* incidentOf(timing)
+    const partitions = options.partitions ?? EngineConfig.defaults.fullSyncPartitions
+    const balance = yield* Harness.withSql(database.url, Harness.partitionBalance(runId, "incident", partitions))
+    yield* Effect.logInfo("full sync").pipe(Effect.annotateLogs({
+      label: options.label,
+      runSeconds: timing.seconds,
+      incidentSeconds: incident.seconds,
+      records: incident.records,
+      pages: incident.pages,
+      timeline: Harness.timeline(timing),
+      partitions: balance
+    }))
+    return { timing, incident }
+  }))
+
+/**
+ * 20,000 incidents in pages of 100 behind 500 ms of latency per call, with an adapter budget of 10
+ * requests/s: the run's wall time against what the budget alone allows (Table API requests / 10).
+ */
+const syncLatencyHiding: BenchCase = {
+  name: "sync.latency_hiding",
+  usesCaches: false,
+  run: (context) =>
+    Effect.scoped(Effect.gen(function*() {
+      const incidents = context.size(20_000)
+      const requestsPerSecond = 10
+      const simulator = yield* Harness.startSimulator({ incidents, latencyMs: 500 })
+      const { incident, timing } = yield* isolatedFull(context, {
+        simulator,
+        label: "latency",
+        pageSize: 100,
+        partitions: context.partitions,
+        rateLimitRps: requestsPerSecond
+      })
+      const requests = yield* Harness.tableRequests(simulator)
+      const lowerBound = requests.length / requestsPerSecond
+      return {
+        bench: "sync.latency_hiding",
+        records: incident.records,
+        page_size: 100,
+        partitions: context.partitions ?? EngineConfig.defaults.fullSyncPartitions,
+        latency_ms: 500,
+        requests_per_second: requestsPerSecond,
+        requests: requests.length,
+        incident_requests: requests.filter((request) => request.table === "incident").length,
+        seconds: Harness.round(timing.seconds, 2),
+        incident_seconds: Harness.round(incident.seconds, 2),
+        lower_bound_seconds: Harness.round(lowerBound, 2),
+        ratio: Harness.round(timing.seconds / lowerBound)
+      }
+    }))
+}
+
+/**
+ * The per-page cost of durability (activity, history row, cursor): 20,000 incidents in pages of 50
+ * against the same in the largest pages the source serves (10,000: the simulator, like ServiceNow,
+ * caps `sysparm_limit`). (t_tiny - t_big) / (pages_tiny - pages_big), incident entity runs. One
+ * partition, whatever `--partitions` says: the cost of a page is paid in sequence; with parallel
+ * partitions it overlaps, and the difference would measure the overlap rather than the cost.
+ */
+const syncPageOverhead: BenchCase = {
+  name: "sync.page_overhead",
+  usesCaches: false,
+  run: (context) =>
+    Effect.scoped(Effect.gen(function*() {
+      const incidents = context.size(20_000)
+      const simulator = yield* Harness.startSimulator({ incidents })
+      const tiny = yield* isolatedFull(context, { simulator, label: "pages_tiny", pageSize: 50, partitions: 1 })
+      const big = yield* isolatedFull(context, {
+        simulator,
+        label: "pages_big",
+        pageSize: Math.min(incidents, 10_000),
+        partitions: 1
+      })
+      const msPerPage = ((tiny.incident.seconds - big.incident.seconds) * 1000) /
+        (tiny.incident.pages - big.incident.pages)
+      return {
+        bench: "sync.page_overhead",
+        records: tiny.incident.records,
+        pages: tiny.incident.pages,
+        big_pages: big.incident.pages,
+        partitions: 1,
+        tiny_seconds: Harness.round(tiny.incident.seconds, 2),
+        big_seconds: Harness.round(big.incident.seconds, 2),
+        ms_per_page: Harness.round(msPerPage, 2),
+        target_ms: 10
+      }
+    }))
+}
+
+export const cases: ReadonlyArray<BenchCase> = [
+  syncFull,
+  syncDeltaScaling,
+  syncMemory,
+  syncLatencyHiding,
+  syncPageOverhead
+]
