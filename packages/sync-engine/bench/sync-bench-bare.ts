@@ -11,6 +11,7 @@
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 import * as CacheTables from "../src/CacheTables.js"
+import { rowsFrom } from "../src/internal/cacheUpsert.js"
 
 const bareUpsert = (
   sql: SqlClient.SqlClient,
@@ -19,14 +20,7 @@ const bareUpsert = (
   table: CacheTables.CacheTable,
   bound: CacheTables.BoundRows
 ) => {
-  const names = ["key", ...table.columns.map((column) => column.name), "source_updated_at", "raw"]
-  const nameList = sql.csv(names.map((name) => sql`${sql(name)}`))
-  const sources = sql.csv([
-    sql`unnest(${bound.keys}::text[])`,
-    ...table.columns.map((column, i) => sql`unnest(${bound.columns[i]}::${sql.literal(column.sqlType)}[])`),
-    sql`unnest(${bound.cursors}::timestamptz[])`,
-    sql`jsonb_array_elements(${bound.raws}::jsonb)`
-  ])
+  const { nameList, names, sources } = rowsFrom(sql, table, bound)
   const assignments = sql.csv(
     names.slice(1).map((name) => sql`${sql(name)} = EXCLUDED.${sql(name)}`)
   )

@@ -39,8 +39,11 @@ export interface UpsertTarget {
  * It is a correlated subquery on purpose, one primary-key probe per row actually written: as a join,
  * the planner hashed every row of the org on each page, and the sink's update rate halved.
  */
-const upsertStatement = (sql: SqlClient.SqlClient, target: UpsertTarget, bound: CacheTables.BoundRows) => {
-  const { orgId, table } = target
+/**
+ * The bound rows of a page as a row source: the column list and one array parameter per column
+ * (`ROWS FROM (unnest(...), ...)`). Shared with the benchmark's bare upsert, so both bind alike.
+ */
+export const rowsFrom = (sql: SqlClient.SqlClient, table: CacheTables.CacheTable, bound: CacheTables.BoundRows) => {
   const names = ["key", ...table.columns.map((column) => column.name), "source_updated_at", "raw"]
   const nameList = sql.csv(names.map((name) => sql`${sql(name)}`))
   const sources = sql.csv([
@@ -49,6 +52,12 @@ const upsertStatement = (sql: SqlClient.SqlClient, target: UpsertTarget, bound: 
     sql`unnest(${bound.cursors}::timestamptz[])`,
     sql`jsonb_array_elements(${bound.raws}::jsonb)`
   ])
+  return { names, nameList, sources }
+}
+
+const upsertStatement = (sql: SqlClient.SqlClient, target: UpsertTarget, bound: CacheTables.BoundRows) => {
+  const { orgId, table } = target
+  const { nameList, sources } = rowsFrom(sql, table, bound)
   const assignments = sql.csv(
     [...table.columns.map((column) => column.name), "raw", "source_updated_at"].map((name) =>
       sql`${sql(name)} = EXCLUDED.${sql(name)}`
