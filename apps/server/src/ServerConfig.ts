@@ -34,6 +34,8 @@ export interface ServerConfig {
   readonly pageSize: number
   /** Shard lock expiry in seconds: how long a dead node's work waits before another takes it. */
   readonly shardLockExpirationSeconds: number
+  /** How long the dashboard overview may be served from its snapshot when nothing changed (0: never). */
+  readonly overviewMaxAgeMillis: number
 }
 
 export const ServerConfig: Config.Config<ServerConfig> = Config.all({
@@ -53,5 +55,6 @@ export const ServerConfig: Config.Config<ServerConfig> = Config.all({
   webhookSecret: Config.redacted("WEBHOOK_SECRET").pipe(Config.withDefault(Redacted.make("tidemark-webhook-secret"))),
   apiTokens: Config.redacted("API_TOKENS").pipe(Config.withDefault(Redacted.make("demo-token=demo:admin"))),
   pageSize: Config.integer("PAGE_SIZE").pipe(Config.withDefault(2000)),
-  shardLockExpirationSeconds: Config.integer("SHARD_LOCK_EXPIRATION_SECONDS").pipe(Config.withDefault(10))
+  shardLockExpirationSeconds: Config.integer("SHARD_LOCK_EXPIRATION_SECONDS").pipe(Config.withDefault(10)),
+  overviewMaxAgeMillis: Config.integer("OVERVIEW_MAX_AGE_MS").pipe(Config.withDefault(1000))
 })

@@ -6,10 +6,17 @@
  * it runs a first full sync.
  */
 import { HttpLayerRouter, HttpServer } from "@effect/platform"
-import { NodeHttpClient, NodeHttpServer, NodeRuntime } from "@effect/platform-node"
+import { NodeHttpClient, NodeRuntime } from "@effect/platform-node"
 import { SqlClient } from "@effect/sql"
 import { DependencyGraph, RateBudget } from "@tidemark/adapter-core"
-import { DashboardAccess, DashboardApi, DashboardMigrations, WebPage } from "@tidemark/dashboard-api"
+import {
+  DashboardAccess,
+  DashboardApi,
+  DashboardMigrations,
+  FastReads,
+  OverviewSnapshots,
+  WebPage
+} from "@tidemark/dashboard-api"
 import { ItsmEntities, TableApiAdapter } from "@tidemark/itsm-adapter"
 import { ItsmSimulator } from "@tidemark/itsm-adapter/simulator"
 import {
@@ -23,7 +30,6 @@ import {
   SyncRuntime
 } from "@tidemark/sync-engine"
 import { Context, Effect, Layer, Option, Redacted, Stream } from "effect"
-import { createServer } from "node:http"
 import * as Path from "node:path"
 import * as Observability from "./Observability.js"
 import { ServerConfig } from "./ServerConfig.js"
@@ -131,7 +137,10 @@ const HttpLive = Layer.unwrapEffect(Effect.map(ServerConfig, (config) =>
     Webhooks.routes({ secret: config.webhookSecret, adapter: TableApiAdapter.ADAPTER_NAME, orgs: [config.orgId] }),
     SyncRpc.layerHttpServer({ path: "/rpc" })
   ), { disableListenLog: true, disableLogger: true }).pipe(
-    Layer.provideMerge(NodeHttpServer.layer(createServer, { port: config.port, host: "0.0.0.0" }))
+    // The overview and risk reads are answered in front of the router when they can be (FastReads).
+    Layer.provideMerge(FastReads.layerServer({ port: config.port, host: "0.0.0.0" })),
+    Layer.provide(FastReads.layer),
+    Layer.provide(OverviewSnapshots.layer({ maxAgeMillis: config.overviewMaxAgeMillis }))
   )))
 
 /** A first full sync when this org has never synced; progress in the log. */

@@ -4,7 +4,8 @@
  *   pnpm bench:dashboard            1,000,000 incidents, 10 s per endpoint (about 3 minutes)
  *   pnpm bench:dashboard --quick    100,000 incidents, 5 s per endpoint (under a minute)
  *   options: --profile (the same overview body through more and more of the stack, then a CPU
- *            profile of the server under overview load), --pool=N (the API's Postgres pool, default
+ *            profile of the server under overview load and one under risk load; --profile-only skips
+ *            the layers), --pool=N (the API's Postgres pool, default
  *            20 as the server's), --seconds=N, --incidents=N
  *   DATABASE_URL=postgres://… uses that server (a fresh database on it) instead of an embedded one.
  *
@@ -33,7 +34,7 @@
  * with whatever else the machine runs, CPU per request much less.
  */
 import { HttpLayerRouter, HttpServer } from "@effect/platform"
-import { NodeHttpServer, NodeRuntime } from "@effect/platform-node"
+import { NodeRuntime } from "@effect/platform-node"
 import { SqlClient } from "@effect/sql"
 import { Database, EmbeddedPostgres, SyncEngine } from "@tidemark/sync-engine"
 import { Context, Duration, Effect, Layer, Logger, LogLevel, Redacted, Schema, Stream } from "effect"
@@ -42,7 +43,7 @@ import { createServer } from "node:http"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
-import { DashboardAccess, DashboardApi, DashboardMigrations, Security } from "../src/index.js"
+import { DashboardAccess, DashboardApi, DashboardMigrations, FastReads, OverviewSnapshots, Security } from "../src/index.js"
 import { Overview } from "../src/Models.js"
 import { overview } from "../src/Overview.js"
 import { riskOf } from "../src/Risk.js"
@@ -57,6 +58,8 @@ const flag = (name: string) => args.includes(`--${name}`)
 const option = (name: string) => args.find((arg) => arg.startsWith(`--${name}=`))?.split("=")[1]
 const QUICK = flag("quick")
 const PROFILE = flag("profile")
+/** With --profile: only the CPU profiles, not the ladder of layers. */
+const PROFILE_ONLY = flag("profile-only")
 const INCIDENTS = Number(option("incidents") ?? (QUICK ? 100_000 : 1_000_000))
 const SECONDS = Number(option("seconds") ?? (QUICK ? 5 : 10))
 const POOL = Number(option("pool") ?? 20)
@@ -94,9 +97,11 @@ const serveApi = (extra: ReturnType<typeof Layers.routes> | undefined) =>
       ? DashboardApi.routes
       : Layer.mergeAll(DashboardApi.routes, extra.pipe(Layer.provide(Security.layer)))
     const layer = HttpLayerRouter.serve(routes, { disableLogger: true, disableListenLog: true }).pipe(
+      Layer.provideMerge(FastReads.layerServer({ port: 0, host: "127.0.0.1" })),
+      Layer.provide(FastReads.layer),
+      Layer.provide(OverviewSnapshots.layer()),
       Layer.provide(DashboardAccess.layer({ [TOKEN]: { orgs: [ORG] } })),
-      Layer.provide(SyncEngineStub),
-      Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" }))
+      Layer.provide(SyncEngineStub)
     )
     const context = yield* Layer.build(layer)
     const address = Context.get(context, HttpServer.HttpServer).address
@@ -313,7 +318,7 @@ const bench = Effect.gen(function*() {
       ["HttpApi, malformed incident id (404, no SQL)", api, ["/api/v1/incidents/not-an-id/risk"], undefined],
       ["real overview", api, [OVERVIEW_PATH], undefined]
     ]
-    for (const [name, url, paths, token] of ladder) {
+    for (const [name, url, paths, token] of PROFILE_ONLY ? [] : ladder) {
       const result = yield* run(url, paths, SECONDS, token)
       emit({
         bench: "dashboard.layers",
@@ -329,6 +334,9 @@ const bench = Effect.gen(function*() {
     const file = Path.join(Os.tmpdir(), `dashboard-bench-overview-${Date.now()}.cpuprofile`)
     const [profiledRun, profile] = yield* profiled(run(api, [OVERVIEW_PATH], SECONDS), file)
     emit({ bench: "dashboard.overview.profile", rps_while_profiling: profiledRun.rps, ...profile })
+    const riskFile = Path.join(Os.tmpdir(), `dashboard-bench-risk-${Date.now()}.cpuprofile`)
+    const [profiledRisk, riskProfile] = yield* profiled(run(api, riskPaths, SECONDS), riskFile)
+    emit({ bench: "dashboard.risk.profile", rps_while_profiling: profiledRisk.rps, ...riskProfile })
   }
 })
 

@@ -3,7 +3,7 @@
  * (the orgs it may see, and its scopes); every request is then scoped to exactly one org. A token
  * granting several orgs names the one it means in the `X-Tidemark-Org` header.
  */
-import { Config, Context, Effect, Layer, Option, Redacted, Schema } from "effect"
+import { Config, Context, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
 import { createHash } from "node:crypto"
 import { Forbidden, Unauthorized } from "./ApiErrors.js"
 
@@ -50,6 +50,8 @@ export interface DashboardAccessShape {
     token: Redacted.Redacted<string>,
     requestedOrg: Option.Option<string>
   ) => Effect.Effect<Access, Unauthorized | Forbidden>
+  /** The same check without an effect, for request paths that answer outside Effect's HTTP stack. */
+  readonly check: (token: string, requestedOrg: string | undefined) => Either.Either<Access, Unauthorized | Forbidden>
 }
 
 export class DashboardAccess extends Context.Tag("@tidemark/dashboard-api/DashboardAccess")<
@@ -65,42 +67,40 @@ export const make = (tokens: AccessConfig): DashboardAccessShape => {
   const grants = new Map(Object.entries(tokens).filter(([token]) => token !== "").map(([token, grant]) =>
     [digest(token), { orgs: new Set(grant.orgs), firstOrg: grant.orgs[0], scopes: new Set(grant.scopes) }] as const
   ))
+  const check = (token: string, requestedOrg: string | undefined): Either.Either<Access, Unauthorized | Forbidden> => {
+    const value = token.trim()
+    if (value === "") {
+      return Either.left(
+        new Unauthorized({ reason: "missing_token", message: "an `Authorization: Bearer <token>` header is required" })
+      )
+    }
+    const hash = digest(value)
+    const grant = grants.get(hash)
+    if (grant === undefined) {
+      return Either.left(new Unauthorized({ reason: "unknown_token", message: "the bearer token is not valid" }))
+    }
+    const orgId = requestedOrg ?? (grant.orgs.size === 1 ? grant.firstOrg : "")
+    if (orgId === "") {
+      return Either.left(
+        new Forbidden({
+          required: "org",
+          message: `this token grants several orgs (${[...grant.orgs].join(", ")}); ` +
+            "name one in the X-Tidemark-Org header"
+        })
+      )
+    }
+    if (!grant.orgs.has(orgId)) {
+      return Either.left(
+        new Forbidden({ required: "org", message: `this token does not grant org ${JSON.stringify(orgId)}` })
+      )
+    }
+    const scopes = new Set<AccessScope>(grant.scopes)
+    if (scopes.has("admin")) scopes.add("read")
+    return Either.right({ orgId, scopes, tokenId: hash.slice(0, 8) })
+  }
   return {
-    authenticate: (token, requestedOrg) =>
-      Effect.gen(function*() {
-        const value = Redacted.value(token).trim()
-        if (value === "") {
-          return yield* new Unauthorized({
-            reason: "missing_token",
-            message: "an `Authorization: Bearer <token>` header is required"
-          })
-        }
-        const hash = digest(value)
-        const grant = grants.get(hash)
-        if (grant === undefined) {
-          return yield* new Unauthorized({ reason: "unknown_token", message: "the bearer token is not valid" })
-        }
-        const orgId = Option.getOrElse(
-          requestedOrg,
-          () => (grant.orgs.size === 1 ? grant.firstOrg : "")
-        )
-        if (orgId === "") {
-          return yield* new Forbidden({
-            required: "org",
-            message: `this token grants several orgs (${[...grant.orgs].join(", ")}); ` +
-              "name one in the X-Tidemark-Org header"
-          })
-        }
-        if (!grant.orgs.has(orgId)) {
-          return yield* new Forbidden({
-            required: "org",
-            message: `this token does not grant org ${JSON.stringify(orgId)}`
-          })
-        }
-        const scopes = new Set<AccessScope>(grant.scopes)
-        if (scopes.has("admin")) scopes.add("read")
-        return { orgId, scopes, tokenId: hash.slice(0, 8) }
-      })
+    check,
+    authenticate: (token, requestedOrg) => check(Redacted.value(token), Option.getOrUndefined(requestedOrg))
   }
 }
 

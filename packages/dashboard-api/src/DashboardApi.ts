@@ -12,10 +12,11 @@ import { Layer } from "effect"
 import { DOCS_PATH, OPENAPI_PATH, TidemarkApi } from "./Api.js"
 import * as Handlers from "./Handlers.js"
 import type { DashboardAccess } from "./DashboardAccess.js"
+import type { OverviewSnapshots } from "./OverviewSnapshots.js"
 import * as Security from "./Security.js"
 
 /** What the API's handlers and middleware need from the composition root. */
-export type Requirements = SqlClient.SqlClient | SyncEngine.SyncEngine | DashboardAccess
+export type Requirements = SqlClient.SqlClient | SyncEngine.SyncEngine | DashboardAccess | OverviewSnapshots
 
 /** What `HttpLayerRouter.addHttpApi` needs besides the router (all provided by `NodeHttpServer.layer`). */
 export type PlatformRequirements = Etag.Generator | FileSystem.FileSystem | HttpPlatform.HttpPlatform | Path.Path

@@ -13,6 +13,7 @@ import { ItsmEntities } from "@tidemark/itsm-adapter"
 import { CacheTables, Migrations } from "@tidemark/sync-engine"
 import { Effect } from "effect"
 import * as DashboardCounters from "./DashboardCounters.js"
+import { OPEN_INCIDENT_STATES } from "./ItsmVocabulary.js"
 import { ADAPTER, table } from "./Records.js"
 
 export const migrationsTable = "dashboard_migrations"
@@ -41,9 +42,102 @@ const counters = Effect.gen(function*() {
   yield* DashboardCounters.rebuild
 })
 
+/**
+ * What an overview snapshot is made of changed: the cache of an org (payload: the org) or the run
+ * history and watermarks (payload: empty, every org). `OverviewSnapshots` listens on this channel.
+ */
+export const ChangesChannel = "tidemark_dashboard"
+
+// Idempotent (OR REPLACE), as is the risk function below: nothing is lost if they run again.
+// Statement-level, so a page of 2,000 rows notifies once; Postgres delivers after the commit, and
+// folds identical notifications of one transaction into one.
+const notifications = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`CREATE OR REPLACE FUNCTION dashboard_notify_cache_changes() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      PERFORM pg_notify(${sql.literal(`'${ChangesChannel}'`)}, o.org_id) FROM (SELECT DISTINCT org_id FROM changes) o;
+      RETURN NULL;
+    END $$`
+  yield* sql`CREATE OR REPLACE FUNCTION dashboard_notify_history_changes() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      PERFORM pg_notify(${sql.literal(`'${ChangesChannel}'`)}, '');
+      RETURN NULL;
+    END $$`
+  yield* sql`CREATE OR REPLACE TRIGGER dashboard_notify_from_changes AFTER INSERT ON sync_changes
+    REFERENCING NEW TABLE AS changes FOR EACH STATEMENT EXECUTE FUNCTION dashboard_notify_cache_changes()`
+  for (const history of ["sync_runs", "sync_entity_runs", "sync_watermarks"]) {
+    yield* sql`CREATE OR REPLACE TRIGGER ${sql(`dashboard_notify_from_${history}`)} AFTER INSERT OR UPDATE ON ${sql(history)}
+      FOR EACH STATEMENT EXECUTE FUNCTION dashboard_notify_history_changes()`
+  }
+})
+
+// The risk reads as one call: one round trip instead of four, and PL/pgSQL keeps each statement's
+// plan for the session, so a request is not planned again (see Risk.riskOf, which owns the rules;
+// what they depend on comes in as parameters). The open states alone are written into the body: a
+// cached generic plan can only use the partial index of open incidents (state IN (1, 2, 3)) when
+// the query names the same constants.
+const riskFunction = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const incidents = sql(table("incident"))
+  const changes = sql(table("change_request"))
+  const events = sql(table("em_event"))
+  yield* sql`CREATE OR REPLACE FUNCTION dashboard_incident_risk(
+      p_org text, p_id text, p_by_number boolean, p_as_of timestamptz,
+      p_canceled_change_state bigint, p_critical_severity bigint, p_change_hours int, p_event_hours int,
+      p_items int
+    ) RETURNS json LANGUAGE plpgsql STABLE AS $$
+    DECLARE
+      i record;
+    BEGIN
+      IF p_by_number THEN
+        SELECT t.key, t.number, t.short_description, t.category, t.state, t.priority, t.impact, t.urgency,
+          t.caller_id, t.cmdb_ci, t.assignment_group, t.assigned_to, t.problem_id, t.caused_by, t.opened_at,
+          t.resolved_at, t.closed_at, t.reopen_count, t.made_sla, t.source_updated_at INTO i
+        FROM ${incidents} t
+        WHERE t.org_id = p_org AND t.deleted_at IS NULL AND t.number = p_id
+        ORDER BY t.source_updated_at DESC NULLS LAST LIMIT 1;
+      ELSE
+        SELECT t.key, t.number, t.short_description, t.category, t.state, t.priority, t.impact, t.urgency,
+          t.caller_id, t.cmdb_ci, t.assignment_group, t.assigned_to, t.problem_id, t.caused_by, t.opened_at,
+          t.resolved_at, t.closed_at, t.reopen_count, t.made_sla, t.source_updated_at INTO i
+        FROM ${incidents} t
+        WHERE t.org_id = p_org AND t.deleted_at IS NULL AND t.key = p_id;
+      END IF;
+      IF NOT FOUND THEN
+        RETURN NULL;
+      END IF;
+      RETURN json_build_object(
+        'incident', row_to_json(i),
+        'open_incidents', (SELECT coalesce(json_agg(x), '[]') FROM (
+          SELECT t.key AS sys_id, t.number, t.priority, t.opened_at, count(*) OVER () AS total
+          FROM ${incidents} t
+          WHERE t.org_id = p_org AND t.cmdb_ci = i.cmdb_ci AND t.deleted_at IS NULL
+            AND t.state IN ${sql.literal(`(${OPEN_INCIDENT_STATES.join(", ")})`)} AND t.key <> i.key
+          ORDER BY t.priority NULLS LAST, t.opened_at, t.key LIMIT p_items) x),
+        'nearby_changes', (SELECT coalesce(json_agg(x), '[]') FROM (
+          SELECT t.key AS sys_id, t.number, t.risk, t.start_date, t.end_date, count(*) OVER () AS total
+          FROM ${changes} t
+          WHERE t.org_id = p_org AND t.cmdb_ci = i.cmdb_ci AND t.deleted_at IS NULL
+            AND coalesce(t.state, 0) <> p_canceled_change_state
+            AND t.start_date <= i.opened_at + make_interval(hours => p_change_hours)
+            AND coalesce(t.end_date, t.start_date) >= i.opened_at - make_interval(hours => p_change_hours)
+          ORDER BY t.start_date, t.key LIMIT p_items) x),
+        'critical_events', (SELECT coalesce(json_agg(x), '[]') FROM (
+          SELECT t.key AS sys_id, t.severity, t.time_of_event, t.message_key, count(*) OVER () AS total
+          FROM ${events} t
+          WHERE t.org_id = p_org AND t.cmdb_ci = i.cmdb_ci AND t.deleted_at IS NULL
+            AND t.severity = p_critical_severity
+            AND t.time_of_event > p_as_of - make_interval(hours => p_event_hours) AND t.time_of_event <= p_as_of
+          ORDER BY t.time_of_event DESC, t.key LIMIT p_items) x)
+      );
+    END $$`
+})
+
 /** Every migration, by `<id>_<name>`; append only, never edit one that has shipped. */
 export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>> = {
-  "0001_counters": counters
+  "0001_counters": counters,
+  "0002_snapshot_notifications": notifications,
+  "0003_risk_function": riskFunction
 }
 
 interface IndexSpec {

@@ -13,6 +13,7 @@ import { findChange, findIncident } from "./Details.js"
 import { impactOf } from "./Impact.js"
 import * as Lists from "./Lists.js"
 import { overview } from "./Overview.js"
+import { OverviewSnapshots } from "./OverviewSnapshots.js"
 import { toChange, toIncident } from "./Records.js"
 import { riskOf } from "./Risk.js"
 
@@ -43,7 +44,12 @@ export const DashboardLive = HttpApiBuilder.group(TidemarkApi, "dashboard", (han
   handlers.handle("overview", ({ urlParams }) =>
     Effect.gen(function*() {
       const orgId = yield* currentOrg
-      return yield* orDie(overview(orgId, yield* asOfOrNow(urlParams.asOf)))
+      // Now: the org's snapshot (shared, refreshed on change); a given time: computed for it.
+      if (urlParams.asOf === undefined) {
+        const snapshots = yield* OverviewSnapshots
+        return (yield* orDie(snapshots.get(orgId))).overview
+      }
+      return yield* orDie(overview(orgId, urlParams.asOf))
     })))
 
 export const IncidentsLive = HttpApiBuilder.group(TidemarkApi, "incidents", (handlers) =>

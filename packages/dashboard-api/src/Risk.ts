@@ -6,16 +6,14 @@
 import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Effect, Option } from "effect"
-import { findIncident } from "./Details.js"
 import {
   CANCELED_CHANGE_STATE,
   CRITICAL_SEVERITY,
   isOpenIncidentState,
-  OPEN_INCIDENT_STATES,
   slaTargetHours
 } from "./ItsmVocabulary.js"
 import type { IncidentRisk, RiskFactor, RiskLevel } from "./Models.js"
-import { type IncidentRow, table, timestamptz } from "./Records.js"
+import { type IncidentRow, parseRecordId } from "./Records.js"
 
 const HOUR = 3_600_000
 
@@ -149,64 +147,68 @@ export const score = (inputs: RiskInputs): Omit<IncidentRisk, "incident"> => {
 
 const EVIDENCE_ITEMS = 10
 
-type Counted<Row> = Row & { readonly total: number }
+/** What `dashboard_incident_risk` returns: JSON, so timestamps are ISO strings and counts numbers. */
+interface RiskRead {
+  readonly incident: Record<string, unknown>
+  readonly open_incidents: ReadonlyArray<Record<string, unknown>>
+  readonly nearby_changes: ReadonlyArray<Record<string, unknown>>
+  readonly critical_events: ReadonlyArray<Record<string, unknown>>
+}
 
-/** Rows carrying `count(*) OVER ()`: the exact count, and the first rows as evidence. */
-const evidence = <Row>(rows: ReadonlyArray<Counted<Row>>) => ({
-  count: rows[0]?.total ?? 0,
-  items: rows.map(({ total: _, ...item }) => item as Row)
+const dateOf = (value: unknown): Date | null => (typeof value === "string" ? new Date(value) : null)
+const intOf = (value: unknown): number | null => (value === null || value === undefined ? null : Number(value))
+
+const incidentOf = (row: Record<string, unknown>): IncidentRow => ({
+  key: String(row.key),
+  number: String(row.number ?? ""),
+  short_description: String(row.short_description ?? ""),
+  category: String(row.category ?? ""),
+  state: intOf(row.state),
+  priority: intOf(row.priority),
+  impact: intOf(row.impact),
+  urgency: intOf(row.urgency),
+  caller_id: (row.caller_id ?? null) as string | null,
+  cmdb_ci: (row.cmdb_ci ?? null) as string | null,
+  assignment_group: (row.assignment_group ?? null) as string | null,
+  assigned_to: (row.assigned_to ?? null) as string | null,
+  problem_id: (row.problem_id ?? null) as string | null,
+  caused_by: (row.caused_by ?? null) as string | null,
+  opened_at: dateOf(row.opened_at),
+  resolved_at: dateOf(row.resolved_at),
+  closed_at: dateOf(row.closed_at),
+  reopen_count: intOf(row.reopen_count),
+  made_sla: (row.made_sla ?? null) as boolean | null,
+  source_updated_at: dateOf(row.source_updated_at)
 })
 
-/** Reads what the factors need (all index-backed, per item) and scores; none when the id names nothing. */
+/** Rows carrying `count(*) OVER ()`: the exact count, and the first rows as evidence. */
+const evidence = <Item>(rows: ReadonlyArray<Record<string, unknown>>, item: (row: Record<string, unknown>) => Item) => ({
+  count: rows.length === 0 ? 0 : Number(rows[0]!.total),
+  items: rows.map(item)
+})
+
+/**
+ * Reads what the factors need and scores; none when the id names nothing. The reads are one call of
+ * `dashboard_incident_risk` (DashboardMigrations): the incident by sys_id or number, then per item
+ * the other open incidents, the changes around opened_at and the critical events before `asOf`, each
+ * index-backed, each with its exact count and its first rows.
+ */
 export const riskOf = (
   orgId: string,
   id: string,
   asOf: Date
 ): Effect.Effect<Option.Option<IncidentRisk>, SqlError, SqlClient.SqlClient> =>
   Effect.gen(function*() {
-    const found = yield* findIncident(orgId, id)
-    if (Option.isNone(found)) return Option.none()
-    const incident = found.value
+    const parsed = parseRecordId(id, "INC")
+    if (parsed === null) return Option.none()
     const sql = yield* SqlClient.SqlClient
-    const ci = incident.cmdb_ci
-    const opened = incident.opened_at
-    const none = Effect.succeed({ count: 0, items: [] })
-    const hoursFrom = (date: Date, hours: number) => timestamptz(sql, new Date(date.getTime() + hours * HOUR))
-    const read = yield* Effect.all({
-      otherOpenIncidents: ci === null ? none : Effect.map(
-        sql<Counted<Evidence<"ci_open_incidents">["incidents"][number]>>`
-          SELECT t.key AS sys_id, t.number, t.priority::int AS priority, t.opened_at, count(*) OVER ()::int AS total
-          FROM ${sql(table("incident"))} t
-          WHERE t.org_id = ${orgId} AND t.cmdb_ci = ${ci} AND t.deleted_at IS NULL
-            AND t.state IN ${sql.in(OPEN_INCIDENT_STATES)} AND t.key <> ${incident.key}
-          ORDER BY t.priority NULLS LAST, t.opened_at, t.key LIMIT ${EVIDENCE_ITEMS}`,
-        evidence
-      ),
-      nearbyChanges: ci === null || opened === null ? none : Effect.map(
-        sql<Counted<Evidence<"nearby_changes">["changes"][number]>>`
-          SELECT t.key AS sys_id, t.number, t.risk::int AS risk, t.start_date, t.end_date,
-            count(*) OVER ()::int AS total
-          FROM ${sql(table("change_request"))} t
-          WHERE t.org_id = ${orgId} AND t.cmdb_ci = ${ci} AND t.deleted_at IS NULL
-            AND coalesce(t.state, 0) <> ${CANCELED_CHANGE_STATE}
-            AND t.start_date <= ${hoursFrom(opened, Weights.nearbyChangeHours)}
-            AND coalesce(t.end_date, t.start_date) >= ${hoursFrom(opened, -Weights.nearbyChangeHours)}
-          ORDER BY t.start_date, t.key LIMIT ${EVIDENCE_ITEMS}`,
-        evidence
-      ),
-      criticalEvents: ci === null ? none : Effect.map(
-        sql<Counted<Evidence<"critical_events">["events"][number]>>`
-          SELECT t.key AS sys_id, t.severity::int AS severity, t.time_of_event, t.message_key,
-            count(*) OVER ()::int AS total
-          FROM ${sql(table("em_event"))} t
-          WHERE t.org_id = ${orgId} AND t.cmdb_ci = ${ci} AND t.deleted_at IS NULL
-            AND t.severity = ${CRITICAL_SEVERITY}
-            AND t.time_of_event > ${hoursFrom(asOf, -Weights.criticalEventHours)}
-            AND t.time_of_event <= ${timestamptz(sql, asOf)}
-          ORDER BY t.time_of_event DESC, t.key LIMIT ${EVIDENCE_ITEMS}`,
-        evidence
-      )
-    }, { concurrency: "unbounded" })
+    const [row] = yield* sql<{ readonly risk: RiskRead | null }>`
+      SELECT dashboard_incident_risk(${orgId}, ${parsed.value}, ${parsed.by === "number"}, ${asOf.toISOString()}::timestamptz,
+        ${CANCELED_CHANGE_STATE}, ${CRITICAL_SEVERITY}, ${Weights.nearbyChangeHours},
+        ${Weights.criticalEventHours}, ${EVIDENCE_ITEMS}) AS risk`
+    const read = row?.risk ?? null
+    if (read === null) return Option.none()
+    const incident = incidentOf(read.incident)
     return Option.some({
       incident: {
         sys_id: incident.key,
@@ -214,6 +216,28 @@ export const riskOf = (
         priority: incident.priority,
         opened_at: incident.opened_at
       },
-      ...score({ incident, asOf, ...read })
+      ...score({
+        incident,
+        asOf,
+        otherOpenIncidents: evidence(read.open_incidents, (r) => ({
+          sys_id: String(r.sys_id),
+          number: String(r.number ?? ""),
+          priority: intOf(r.priority),
+          opened_at: dateOf(r.opened_at)
+        })),
+        nearbyChanges: evidence(read.nearby_changes, (r) => ({
+          sys_id: String(r.sys_id),
+          number: String(r.number ?? ""),
+          risk: intOf(r.risk),
+          start_date: dateOf(r.start_date),
+          end_date: dateOf(r.end_date)
+        })),
+        criticalEvents: evidence(read.critical_events, (r) => ({
+          sys_id: String(r.sys_id),
+          severity: intOf(r.severity),
+          time_of_event: dateOf(r.time_of_event),
+          message_key: String(r.message_key ?? "")
+        }))
+      })
     })
   }).pipe(Effect.withSpan("Risk.riskOf", { attributes: { orgId, id } }))

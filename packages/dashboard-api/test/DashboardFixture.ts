@@ -5,16 +5,15 @@
  * second org for isolation tests.
  */
 import { HttpLayerRouter, HttpServer } from "@effect/platform"
-import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
+import { NodeHttpClient } from "@effect/platform-node"
 import type { SqlClient } from "@effect/sql"
 import { RateBudget } from "@tidemark/adapter-core"
 import { TableApiAdapter } from "@tidemark/itsm-adapter"
 import { ItsmSimulator, type SimulatorHandle, type SimulatorOptions } from "@tidemark/itsm-adapter/simulator"
 import { AdapterRegistry, Database, EngineConfig, SyncEngine, SyncRun, SyncRuntime } from "@tidemark/sync-engine"
 import { Context, Effect, Layer, Redacted, Schedule } from "effect"
-import { createServer } from "node:http"
 import { inject } from "vitest"
-import { DashboardAccess, DashboardApi, DashboardMigrations } from "../src/index.js"
+import { DashboardAccess, DashboardApi, DashboardMigrations, FastReads, OverviewSnapshots } from "../src/index.js"
 
 export const ORG = "acme"
 export const OTHER_ORG = "globex"
@@ -70,10 +69,16 @@ export type Services =
   | ItsmSimulator.ItsmSimulator
   | OtherSimulator
   | SqlClient.SqlClient
+  | FastReads.FastReads
 
 // The error type is left wide: naming it would mean naming engine-internal modules in declarations.
 export const layer = (
-  options: { readonly prefix: string; readonly simulator?: SimulatorOptions }
+  options: {
+    readonly prefix: string
+    readonly simulator?: SimulatorOptions
+    /** The overview snapshots' max age (default theirs, 1 s). */
+    readonly overviewMaxAgeMillis?: number
+  }
 ): Layer.Layer<Services, unknown> => {
   const simulators = Layer.merge(
     ItsmSimulator.layer(simulatorOptions(11, options.simulator)),
@@ -89,9 +94,14 @@ export const layer = (
   ).pipe(Layer.provide(Layer.merge(NodeHttpClient.layerUndici, RateBudget.layer)))
   const runtime = SyncRuntime.layerSingleNode({ adapters: [TableApiAdapter.ADAPTER_NAME] })
   const migrated = Layer.effectDiscard(DashboardMigrations.run)
+  // Served as the server serves it: the fast reads in front of the router.
   const api = HttpLayerRouter.serve(DashboardApi.routes, { disableLogger: true, disableListenLog: true }).pipe(
-    Layer.provide(DashboardAccess.layer(TOKENS)),
-    Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" }))
+    Layer.provideMerge(FastReads.layerServer({ port: 0, host: "127.0.0.1" })),
+    Layer.provideMerge(FastReads.layer),
+    Layer.provide(OverviewSnapshots.layer(
+      options.overviewMaxAgeMillis === undefined ? {} : { maxAgeMillis: options.overviewMaxAgeMillis }
+    )),
+    Layer.provide(DashboardAccess.layer(TOKENS))
   )
   return api.pipe(
     Layer.provideMerge(migrated),
