@@ -187,57 +187,85 @@ const evidence = <Item>(rows: ReadonlyArray<Record<string, unknown>>, item: (row
   items: rows.map(item)
 })
 
+/** The score of an incident from what `dashboard_incident_risk` read about it. */
+const riskFrom = (read: RiskRead, asOf: Date): IncidentRisk => {
+  const incident = incidentOf(read.incident)
+  return {
+    incident: {
+      sys_id: incident.key,
+      number: incident.number,
+      priority: incident.priority,
+      opened_at: incident.opened_at
+    },
+    ...score({
+      incident,
+      asOf,
+      otherOpenIncidents: evidence(read.open_incidents, (r) => ({
+        sys_id: String(r.sys_id),
+        number: String(r.number ?? ""),
+        priority: intOf(r.priority),
+        opened_at: dateOf(r.opened_at)
+      })),
+      nearbyChanges: evidence(read.nearby_changes, (r) => ({
+        sys_id: String(r.sys_id),
+        number: String(r.number ?? ""),
+        risk: intOf(r.risk),
+        start_date: dateOf(r.start_date),
+        end_date: dateOf(r.end_date)
+      })),
+      criticalEvents: evidence(read.critical_events, (r) => ({
+        sys_id: String(r.sys_id),
+        severity: intOf(r.severity),
+        time_of_event: dateOf(r.time_of_event),
+        message_key: String(r.message_key ?? "")
+      }))
+    })
+  }
+}
+
+/** One incident's risk to compute: its org, its id (sys_id or number) and the time it is scored at. */
+export interface RiskQuery {
+  readonly orgId: string
+  readonly id: string
+  readonly asOf: Date
+}
+
 /**
- * Reads what the factors need and scores; none when the id names nothing. The reads are one call of
- * `dashboard_incident_risk` (DashboardMigrations): the incident by sys_id or number, then per item
- * the other open incidents, the changes around opened_at and the critical events before `asOf`, each
- * index-backed, each with its exact count and its first rows.
+ * The risks of several incidents, in the order asked; none where the id names nothing. The reads
+ * are one statement, one call of `dashboard_incident_risk` (DashboardMigrations) per incident: the
+ * incident by sys_id or number, then on its item the other open incidents, the changes around
+ * opened_at and the critical events before `asOf`, each index-backed, each with its exact count and
+ * its first rows. Asking for many at once (see `RiskBatches`) costs one round trip for all.
  */
+export const risksOf = (
+  queries: ReadonlyArray<RiskQuery>
+): Effect.Effect<ReadonlyArray<Option.Option<IncidentRisk>>, SqlError, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const parsed = queries.map((query) => parseRecordId(query.id, "INC"))
+    const valid = queries.flatMap((query, n) => {
+      const id = parsed[n]
+      return id === null ? [] : [{ query, id }]
+    })
+    if (valid.length === 0) return queries.map(() => Option.none())
+    const sql = yield* SqlClient.SqlClient
+    const rows = yield* sql<{ readonly risk: RiskRead | null }>`
+      SELECT dashboard_incident_risk(q.org_id, q.id, q.by_number, q.as_of, ${CANCELED_CHANGE_STATE},
+        ${CRITICAL_SEVERITY}, ${Weights.nearbyChangeHours}, ${Weights.criticalEventHours}, ${EVIDENCE_ITEMS}) AS risk
+      FROM unnest(${valid.map((v) => v.query.orgId)}::text[], ${valid.map((v) => v.id.value)}::text[],
+        ${valid.map((v) => v.id.by === "number")}::boolean[], ${valid.map((v) => v.query.asOf.toISOString())}::timestamptz[])
+        WITH ORDINALITY AS q (org_id, id, by_number, as_of, ord)
+      ORDER BY q.ord`
+    const byQuery = new Map(valid.map((v, n) => {
+      const read = rows[n]?.risk ?? null
+      return [v.query, read === null ? Option.none() : Option.some(riskFrom(read, v.query.asOf))] as const
+    }))
+    return queries.map((query) => byQuery.get(query) ?? Option.none())
+  }).pipe(Effect.withSpan("Risk.risksOf", { attributes: { count: queries.length }, captureStackTrace: false }))
+
+/** One incident's risk (`risksOf` of one); none when the id names nothing. */
 export const riskOf = (
   orgId: string,
   id: string,
   asOf: Date
 ): Effect.Effect<Option.Option<IncidentRisk>, SqlError, SqlClient.SqlClient> =>
-  Effect.gen(function*() {
-    const parsed = parseRecordId(id, "INC")
-    if (parsed === null) return Option.none()
-    const sql = yield* SqlClient.SqlClient
-    const [row] = yield* sql<{ readonly risk: RiskRead | null }>`
-      SELECT dashboard_incident_risk(${orgId}, ${parsed.value}, ${parsed.by === "number"}, ${asOf.toISOString()}::timestamptz,
-        ${CANCELED_CHANGE_STATE}, ${CRITICAL_SEVERITY}, ${Weights.nearbyChangeHours},
-        ${Weights.criticalEventHours}, ${EVIDENCE_ITEMS}) AS risk`
-    const read = row?.risk ?? null
-    if (read === null) return Option.none()
-    const incident = incidentOf(read.incident)
-    return Option.some({
-      incident: {
-        sys_id: incident.key,
-        number: incident.number,
-        priority: incident.priority,
-        opened_at: incident.opened_at
-      },
-      ...score({
-        incident,
-        asOf,
-        otherOpenIncidents: evidence(read.open_incidents, (r) => ({
-          sys_id: String(r.sys_id),
-          number: String(r.number ?? ""),
-          priority: intOf(r.priority),
-          opened_at: dateOf(r.opened_at)
-        })),
-        nearbyChanges: evidence(read.nearby_changes, (r) => ({
-          sys_id: String(r.sys_id),
-          number: String(r.number ?? ""),
-          risk: intOf(r.risk),
-          start_date: dateOf(r.start_date),
-          end_date: dateOf(r.end_date)
-        })),
-        criticalEvents: evidence(read.critical_events, (r) => ({
-          sys_id: String(r.sys_id),
-          severity: intOf(r.severity),
-          time_of_event: dateOf(r.time_of_event),
-          message_key: String(r.message_key ?? "")
-        }))
-      })
-    })
-  }).pipe(Effect.withSpan("Risk.riskOf", { attributes: { orgId, id } }))
+  Effect.map(risksOf([{ orgId, id, asOf }]), (risks) => risks[0] ?? Option.none())

@@ -7,8 +7,8 @@
 import { SqlClient } from "@effect/sql"
 import { expect, layer } from "@effect/vitest"
 import { ItsmSimulator } from "@tidemark/itsm-adapter/simulator"
-import { Effect, Schedule } from "effect"
-import { FastReads } from "../src/index.js"
+import { Effect, Option, Schedule } from "effect"
+import { FastReads, Risk } from "../src/index.js"
 import { baseUrl, layer as stack, ORG, OTHER_ORG, sync } from "./DashboardFixture.js"
 import { overviewTruth } from "./Truth.js"
 
@@ -112,6 +112,44 @@ layer(stack({ prefix: "fast_reads", overviewMaxAgeMillis: 60_000 }), { excludeTe
         const after = yield* counts
         expect(after.risk - before.risk).toBe(8)
         expect(after.handedBack).toBe(before.handedBack)
+      }))
+
+    it.effect("risk requests arriving together share statements, and each gets its own incident's answer", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const incidents = yield* sql<{ key: string }>`
+          SELECT key FROM cache_itsm_incident WHERE org_id = ${ORG} AND deleted_at IS NULL ORDER BY key DESC LIMIT 40`
+        const ids = [...incidents.map((row) => row.key), "0".repeat(32), "INC9999999"]
+        const responses = yield* Effect.forEach(ids, (id) => raw(`/api/v1/incidents/${id}/risk`, READER), {
+          concurrency: "unbounded"
+        })
+        for (const [n, response] of responses.entries()) {
+          if (n >= incidents.length) {
+            expect(response.status).toBe(404)
+            continue
+          }
+          expect(response.status, response.text).toBe(200)
+          const body = JSON.parse(response.text)
+          expect(body.incident.sys_id).toBe(ids[n])
+          const alone = yield* raw(`/api/v1/incidents/${ids[n]}/risk?asOf=${body.asOf}`, READER)
+          expect(alone.text).toBe(response.text)
+        }
+        // Directly: the order asked, none for what names nothing (unknown, malformed, another org's).
+        const asOf = new Date()
+        const risks = yield* Risk.risksOf([
+          { orgId: ORG, id: ids[0]!, asOf },
+          { orgId: ORG, id: "not-an-id", asOf },
+          { orgId: OTHER_ORG, id: ids[1]!, asOf },
+          { orgId: ORG, id: ids[2]!, asOf },
+          { orgId: ORG, id: "0".repeat(32), asOf }
+        ])
+        expect(risks.map((risk) => Option.map(risk, (r) => r.incident.sys_id))).toEqual([
+          Option.some(ids[0]),
+          Option.none(),
+          Option.none(),
+          Option.some(ids[2]),
+          Option.none()
+        ])
       }))
 
     it.effect("refusals and unknown ids are the HttpApi's answers; no org reads another's", () =>
