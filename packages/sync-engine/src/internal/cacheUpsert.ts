@@ -34,10 +34,14 @@ export interface UpsertTarget {
  * version never overwrites a newer one and an identical re-delivery writes nothing, while a row
  * soft-deleted earlier comes back (logged as an insert).
  *
- * `previous` reads the cache table inside the same statement, so it sees the rows as they were before
+ * `before` reads the cache table inside the same statement, so it sees the rows as they were before
  * it (every part of a statement shares one snapshot): the values the change log needs for `update`.
- * It is a correlated subquery on purpose, one primary-key probe per row actually written: as a join,
- * the planner hashed every row of the org on each page, and the sink's update rate halved.
+ * It is one materialized lookup of the page's keys, not a subquery per written row: a statement is
+ * planned once, and a full sync plans its first pages on a table without statistics, where Postgres
+ * chose any `(org_id, …)` index, or a sequential scan, for the per-row lookup; as the other partitions
+ * filled the table, that one statement scanned it again for every row (seen: one page running for
+ * minutes). A lookup per page can at worst scan the table once; with statistics it is a primary-key
+ * probe per key. (As a plain join, the planner hashed every row of the org on each page.)
  */
 /**
  * The bound rows of a page as a row source: the column list and one array parameter per column
@@ -78,11 +82,13 @@ const upsertStatement = (sql: SqlClient.SqlClient, target: UpsertTarget, bound: 
           AND (c.raw IS DISTINCT FROM EXCLUDED.raw OR c.deleted_at IS NOT NULL))
       RETURNING c.key, c.raw, c.source_updated_at
     ),
+    before AS MATERIALIZED (
+      SELECT p.key, p.raw FROM ${sql(table.name)} p
+      WHERE p.org_id = ${orgId} AND p.key = ANY(${bound.keys}::text[]) AND p.deleted_at IS NULL
+    ),
     previous AS (
-      SELECT w.key, w.raw, w.source_updated_at,
-        (SELECT p.raw FROM ${sql(table.name)} p
-         WHERE p.org_id = ${orgId} AND p.key = w.key AND p.deleted_at IS NULL) AS previous
-      FROM written w
+      SELECT w.key, w.raw, w.source_updated_at, b.raw AS previous
+      FROM written w LEFT JOIN before b ON b.key = w.key
     ),
     changes AS (
       INSERT INTO sync_changes (org_id, adapter, entity, key, op, previous, current, source_updated_at, run_id)
