@@ -15,6 +15,12 @@ export interface EngineConfigShape {
    * requests-per-second streams to fill the budget (500 ms × 10/s = 5). Default 8; 1 turns it off.
    */
   readonly fullSyncPartitions: number
+  /**
+   * Rows (requested page sizes) a node holds at once over all its page activities and prefetches:
+   * what bounds its memory however many partitions and entities run. Pages wait for room before
+   * they are fetched. Default 8,000 (four pages of 2,000: two written while two more are fetched).
+   */
+  readonly maxRowsInFlight: number
   /** How often `watchRun` polls the history; default 250 ms. */
   readonly watchInterval: Duration.Duration
 }
@@ -25,6 +31,7 @@ export const defaults: EngineConfigShape = {
   pageSize: 2000,
   lookback: Duration.minutes(2),
   fullSyncPartitions: 8,
+  maxRowsInFlight: 8000,
   nodeName: `${Os.hostname()}:${process.pid}`,
   watchInterval: Duration.millis(250)
 }

@@ -159,37 +159,44 @@ const pageStep = (
         ...(withLookback ? { lookback: config.lookback } : {}),
         ...(Option.isSome(until) ? { until: until.value } : {})
       })
-    const page = yield* prefetch.take(stream, after, request(after, lookback))
-    if (page.hasMore && Option.isSome(page.last)) yield* prefetch.start(stream, page.last, request(page.last, false))
-    const parents = yield* fetchMissingParents(adapter, p, page)
-    const started = Date.now()
-    yield* PageSink.write({
-      orgId: p.orgId,
-      adapter: p.adapter,
-      runId: p.runId,
-      entity: adapter.manifest.byName.get(p.entity)!,
-      pageNo,
-      records: page.records,
-      invalid: page.invalid,
-      from: after,
-      to: page.last,
-      node: config.nodeName,
-      // A delta's watermark follows its pages; a full's is set once at the end, from the high water.
-      advanceWatermark: mode === "delta",
-      parents: parents.found,
-      missingParents: parents.missing
-    })
-    yield* Effect.annotateCurrentSpan({ sinkMillis: Date.now() - started })
-    // A full sync grows a table from nothing; until Postgres has statistics it may plan the sink's
-    // previous-value lookup on the wrong index and scan the org's rows for every row written (seen:
-    // pages of minutes at 1M rows). Analysing after pages 1, 2, 4, 8, ... keeps the statistics within
-    // a factor of two of the truth at a cost of about log2(pages) ANALYZEs per entity.
-    if (mode === "full" && (pageNo & (pageNo - 1)) === 0) {
-      const sql = yield* SqlClient.SqlClient
-      yield* sql.unsafe(`ANALYZE ${quoteIdent(CacheTables.tableName(p.adapter, p.entity))}`)
-    }
-    return { last: page.last, hasMore: page.hasMore, records: page.records.length + page.invalid.length }
-  })
+    return yield* prefetch.withPage(stream, after, config.pageSize, request(after, lookback), (page) =>
+      Effect.gen(function*() {
+        if (page.hasMore && Option.isSome(page.last)) {
+          yield* prefetch.start(stream, page.last, config.pageSize, request(page.last, false))
+        }
+        const parents = yield* fetchMissingParents(adapter, p, page)
+        const started = Date.now()
+        yield* PageSink.write({
+          orgId: p.orgId,
+          adapter: p.adapter,
+          runId: p.runId,
+          entity: adapter.manifest.byName.get(p.entity)!,
+          pageNo,
+          records: page.records,
+          invalid: page.invalid,
+          from: after,
+          to: page.last,
+          node: config.nodeName,
+          // A delta's watermark follows its pages; a full's is set once at the end, from the high water.
+          advanceWatermark: mode === "delta",
+          parents: parents.found,
+          missingParents: parents.missing
+        })
+        yield* Effect.annotateCurrentSpan({ sinkMillis: Date.now() - started })
+        // A full sync grows a table from nothing; until Postgres has statistics it may plan the sink's
+        // previous-value lookup on the wrong index and scan the org's rows for every row written (seen:
+        // pages of minutes at 1M rows). Analysing after pages 1, 2, 4, 8, ... keeps the statistics within
+        // a factor of two of the truth at a cost of about log2(pages) ANALYZEs per entity.
+        if (mode === "full" && (pageNo & (pageNo - 1)) === 0) {
+          const sql = yield* SqlClient.SqlClient
+          yield* sql.unsafe(`ANALYZE ${quoteIdent(CacheTables.tableName(p.adapter, p.entity))}`)
+        }
+        return { last: page.last, hasMore: page.hasMore, records: page.records.length + page.invalid.length }
+      }).pipe(
+        // The next page's prefetch would never be taken here: this page's activity fails and ends the partition.
+        Effect.onError(() => prefetch.discard(stream))
+      ))
+  }).pipe(Effect.withSpan("EntitySync.page", { attributes: { entity: p.entity, page: pageNo } }))
 
 /** Hard parents the page references but the cache lacks: fetched by key so the page can be stored. */
 const fetchMissingParents = (adapter: Adapter.Adapter, p: Payload, page: Adapter.Page) =>
@@ -342,12 +349,13 @@ export const layer = EntitySyncWorkflow.toLayer(Effect.fn(function*(p) {
         let lookback = start.lookback
         for (let n = 0;; n++) {
           const pageNo = n * count + index + 1
+          // The durable call as the workflow sees it: its span less the activity's own is the journal's cost.
           const result = yield* activity(
             `page-${pageNo}`,
             PageResult,
             p,
             pageStep(p, start.mode, pageNo, index, after, partition.until, lookback)
-          )
+          ).pipe(Effect.withSpan("EntitySync.pageActivity", { attributes: { entity: p.entity, page: pageNo } }))
           if (!result.hasMore || Option.isNone(result.last)) return
           after = result.last
           lookback = false

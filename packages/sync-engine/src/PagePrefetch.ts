@@ -1,27 +1,45 @@
 /**
- * Overlaps fetching page n+1 with writing page n. Each page activity hands the fetch of the next page
- * to this process-local cache; the next activity takes it if it runs on the same node, and fetches
- * anew otherwise (after a crash or a move to another node): the prefetch is an optimisation, never
- * state the workflow depends on.
+ * Overlaps fetching page n+1 with writing page n, and bounds the rows a node holds in memory. Each
+ * page activity hands the fetch of the next page to this process-local cache; the next activity takes
+ * it if it runs on the same node, and fetches anew otherwise (after a crash or a move to another
+ * node): the prefetch is an optimisation, never state the workflow depends on.
+ *
+ * Every page counts its requested rows against one budget per node (`maxRowsInFlight`) from the
+ * moment its fetch starts until its activity has written it, prefetched or not. Without that bound a
+ * full sync holds two pages per partition at once, and the V8 heap, which grows with what survives
+ * its collections, grew with the run's length.
  */
 import type { Adapter, SourceError } from "@tidemark/adapter-core"
-import { Context, Effect, Fiber, Layer, Option } from "effect"
+import { Context, Duration, Effect, Exit, Fiber, Layer, Option } from "effect"
+import { EngineConfig } from "./EngineConfig.js"
 
 type PageFiber = Fiber.RuntimeFiber<Adapter.Page, SourceError.SourceError>
 
 export interface PagePrefetchShape {
-  /** The page at `after`, from a prefetch started earlier when there is one, else fetched now. */
-  readonly take: (
+  /**
+   * Runs `use` on the page at `after`: the one prefetched for `stream` when there is one at that
+   * position, else fetched now. The page's `rows` (the request's limit) count against the node's rows
+   * in flight from the start of its fetch until `use` ends.
+   */
+  readonly withPage: <A, E, R>(
     stream: string,
     after: Option.Option<Adapter.Position>,
-    fetch: Effect.Effect<Adapter.Page, SourceError.SourceError>
-  ) => Effect.Effect<Adapter.Page, SourceError.SourceError>
-  /** Starts fetching the page at `after` in the background; replaces any earlier prefetch of `stream`. */
+    rows: number,
+    fetch: Effect.Effect<Adapter.Page, SourceError.SourceError>,
+    use: (page: Adapter.Page) => Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | SourceError.SourceError, R>
+  /**
+   * Starts fetching the page at `after` in the background, as soon as its rows fit in the budget;
+   * replaces any earlier prefetch of `stream`.
+   */
   readonly start: (
     stream: string,
     after: Option.Option<Adapter.Position>,
+    rows: number,
     fetch: Effect.Effect<Adapter.Page, SourceError.SourceError>
   ) => Effect.Effect<void>
+  /** Drops the prefetch of `stream`, if any (the page before it failed: nobody will take it here). */
+  readonly discard: (stream: string) => Effect.Effect<void>
 }
 
 export class PagePrefetch extends Context.Tag("@tidemark/sync-engine/PagePrefetch")<PagePrefetch, PagePrefetchShape>() {}
@@ -29,35 +47,121 @@ export class PagePrefetch extends Context.Tag("@tidemark/sync-engine/PagePrefetc
 const positionKey = (after: Option.Option<Adapter.Position>) =>
   Option.match(after, { onNone: () => "start", onSome: (p) => `${p.cursor.getTime()}|${p.key}` })
 
-export const make = Effect.gen(function*() {
-  const scope = yield* Effect.scope
-  const pending = new Map<string, { readonly position: string; readonly fiber: PageFiber }>()
+interface Entry {
+  readonly position: string
+  readonly fiber: PageFiber
+  readonly permits: number
+  expiry: Fiber.RuntimeFiber<void> | undefined
+}
 
-  const take: PagePrefetchShape["take"] = (stream, after, fetch) =>
-    Effect.suspend(() => {
+export interface PagePrefetchOptions {
+  /** Rows (requested page sizes) a node may hold at once, fetched or being fetched; at least one page. */
+  readonly maxRowsInFlight: number
+  /**
+   * A prefetched page nobody took within this time is dropped and its rows freed: its workflow moved,
+   * failed or was cancelled. Default 5 minutes.
+   */
+  readonly unclaimedAfter?: Duration.DurationInput
+}
+
+export const make = (options: PagePrefetchOptions) =>
+  Effect.gen(function*() {
+    const scope = yield* Effect.scope
+    const capacity = Math.max(1, Math.floor(options.maxRowsInFlight))
+    const rowsInFlight = yield* Effect.makeSemaphore(capacity)
+    const unclaimedAfter = options.unclaimedAfter ?? Duration.minutes(5)
+    const pending = new Map<string, Entry>()
+    // A page larger than the whole budget takes the whole budget, rather than waiting forever.
+    const permitsFor = (rows: number) => Math.min(Math.max(1, Math.ceil(rows)), capacity)
+
+    /** The fetch, holding `permits` once taken; they are released here only if the fetch fails. */
+    const holding = (permits: number, fetch: Effect.Effect<Adapter.Page, SourceError.SourceError>) =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.zipRight(
+          restore(rowsInFlight.take(permits)),
+          Effect.onError(restore(fetch), () => rowsInFlight.release(permits))
+        )
+      )
+
+    /** Stops an entry already removed from `pending`; a page it had fetched gives its rows back. */
+    const drop = (entry: Entry) =>
+      Effect.gen(function*() {
+        if (entry.expiry !== undefined) yield* Fiber.interruptFork(entry.expiry)
+        const exit = yield* Fiber.interrupt(entry.fiber)
+        if (Exit.isSuccess(exit)) yield* rowsInFlight.release(entry.permits)
+      })
+
+    const claim = (stream: string, after: Option.Option<Adapter.Position>) => {
       const entry = pending.get(stream)
-      if (entry && entry.position === positionKey(after)) {
+      if (entry === undefined || entry.position !== positionKey(after)) return undefined
+      pending.delete(stream)
+      return entry
+    }
+
+    const withPage: PagePrefetchShape["withPage"] = (stream, after, rows, fetch, use) =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.gen(function*() {
+          const entry = claim(stream, after)
+          let permits: number
+          let page: Adapter.Page
+          if (entry !== undefined) {
+            if (entry.expiry !== undefined) yield* Fiber.interruptFork(entry.expiry)
+            permits = entry.permits
+            page = yield* restore(Fiber.join(entry.fiber)).pipe(
+              Effect.onInterrupt(() => drop(entry)),
+              Effect.withSpan("PagePrefetch.wait", { attributes: { prefetched: true } })
+            )
+          } else {
+            permits = permitsFor(rows)
+            page = yield* restore(holding(permits, fetch)).pipe(
+              Effect.withSpan("PagePrefetch.wait", { attributes: { prefetched: false } })
+            )
+          }
+          return yield* restore(use(page)).pipe(Effect.ensuring(rowsInFlight.release(permits)))
+        })
+      )
+
+    const discard: PagePrefetchShape["discard"] = (stream) =>
+      Effect.suspend(() => {
+        const entry = pending.get(stream)
+        if (entry === undefined) return Effect.void
         pending.delete(stream)
-        return Fiber.join(entry.fiber)
-      }
-      return fetch
-    })
+        return drop(entry)
+      })
 
-  const start: PagePrefetchShape["start"] = (stream, after, fetch) =>
-    Effect.gen(function*() {
-      const previous = pending.get(stream)
-      if (previous) yield* Fiber.interrupt(previous.fiber)
-      const fiber = yield* Effect.forkIn(fetch, scope)
-      pending.set(stream, { position: positionKey(after), fiber })
-    })
+    const start: PagePrefetchShape["start"] = (stream, after, rows, fetch) =>
+      Effect.gen(function*() {
+        yield* discard(stream)
+        const permits = permitsFor(rows)
+        const fiber = yield* Effect.forkIn(holding(permits, fetch), scope)
+        const entry: Entry = { position: positionKey(after), fiber, permits, expiry: undefined }
+        pending.set(stream, entry)
+        entry.expiry = yield* Effect.forkIn(
+          Effect.delay(
+            Effect.suspend(() => {
+              if (pending.get(stream) !== entry) return Effect.void
+              pending.delete(stream)
+              entry.expiry = undefined
+              return drop(entry)
+            }),
+            unclaimedAfter
+          ),
+          scope
+        )
+      })
 
-  return PagePrefetch.of({ take, start })
-})
+    return PagePrefetch.of({ withPage, start, discard })
+  })
 
-export const layer: Layer.Layer<PagePrefetch> = Layer.scoped(PagePrefetch, make)
+/** The node's prefetch, bounded by `EngineConfig.maxRowsInFlight`. */
+export const layer: Layer.Layer<PagePrefetch, never, EngineConfig> = Layer.scoped(
+  PagePrefetch,
+  Effect.flatMap(EngineConfig, (config) => make({ maxRowsInFlight: config.maxRowsInFlight }))
+)
 
-/** For places that run without prefetching (tests of one page, tools). */
+/** For places that run without prefetching or a bound (tests of one page, tools). */
 export const none: PagePrefetchShape = {
-  take: (_stream, _after, fetch) => fetch,
-  start: () => Effect.void
+  withPage: (_stream, _after, _rows, fetch, use) => Effect.flatMap(fetch, use),
+  start: () => Effect.void,
+  discard: () => Effect.void
 }
