@@ -29,6 +29,10 @@ export interface SyncedCache {
     readonly timing: Harness.RunTiming
     /** Peak RSS of the node right after the full sync, in MB. */
     readonly maxRssMb: number
+    /** Peaks of its V8 heap (used, reserved) and of memory outside the heap, in MB. */
+    readonly heapUsedPeakMb: number
+    readonly heapTotalPeakMb: number
+    readonly externalPeakMb: number
   }
 }
 
@@ -80,7 +84,10 @@ const buildCache = (
       runSeconds: full.timing.seconds,
       incidentSeconds: incident.seconds,
       pages: incident.pages,
-      maxRssMb: full.maxRssMb
+      maxRssMb: full.maxRssMb,
+      heapUsedPeakMb: full.heapUsedPeakMb,
+      heapTotalPeakMb: full.heapTotalPeakMb,
+      externalPeakMb: full.externalPeakMb
     }))
     const cache: SyncedCache = { label, incidents, simulator, databaseUrl: database.url, node, full }
     return cache

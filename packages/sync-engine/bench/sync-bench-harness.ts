@@ -13,6 +13,7 @@ import * as Url from "node:url"
 import * as Database from "../src/Database.js"
 import * as EmbeddedPostgres from "../src/EmbeddedPostgres.js"
 import { MARKER, type RunCommand, type RunReply } from "./sync-bench-protocol.js"
+import type { PageTiming } from "./sync-bench-spans.js"
 
 /** `DATABASE_URL`, or an embedded Postgres with real durability settings in a temporary folder. */
 export const adminDatabaseUrl = Effect.gen(function*() {
@@ -248,6 +249,13 @@ export const partitionBalance = (runId: string, entity: string, partitions: numb
       .join("; ")
   })
 
+/** A full sync of the incidents: its run, its incident entity run, and the span timings of its pages. */
+export interface FullSync {
+  readonly timing: RunTiming
+  readonly incident: typeof EntityRunTiming.Type & { readonly seconds: number }
+  readonly pages: ReadonlyArray<PageTiming>
+}
+
 /** Starts a run on `node`, waits for it, and reads its timings; fails unless it succeeded. */
 export const timedRun = (node: SyncNode, databaseUrl: Redacted.Redacted, command: RunCommand) =>
   Effect.gen(function*() {
@@ -256,7 +264,13 @@ export const timedRun = (node: SyncNode, databaseUrl: Redacted.Redacted, command
       return yield* Effect.fail(new Error(`run ${command.runId} ended ${reply.status}: ${reply.error ?? ""}`))
     }
     const timing = yield* withSql(databaseUrl, runTiming(command.runId))
-    return { timing, maxRssMb: reply.maxRssMb }
+    const memory = {
+      maxRssMb: reply.maxRssMb,
+      heapUsedPeakMb: reply.heapUsedPeakMb,
+      heapTotalPeakMb: reply.heapTotalPeakMb,
+      externalPeakMb: reply.externalPeakMb
+    }
+    return { timing, ...memory, pages: reply.pages }
   })
 
 export const seconds = (millis: number) => Math.round(millis) / 1000

@@ -5,6 +5,7 @@
  */
 import { Schema } from "effect"
 import { SyncType } from "../src/SyncRun.js"
+import type { PageTiming } from "./sync-bench-spans.js"
 
 export const ORG = "acme"
 export const MARKER = "@@bench "
@@ -23,4 +24,10 @@ export interface RunReply {
   readonly error: string | null
   /** The node's peak RSS so far, `process.resourceUsage().maxRSS`, in MB. */
   readonly maxRssMb: number
+  /** Peaks of the node's V8 heap (used, reserved) and of memory outside it, sampled every 100 ms, in MB. */
+  readonly heapUsedPeakMb: number
+  readonly heapTotalPeakMb: number
+  readonly externalPeakMb: number
+  /** Each page activity of the run, its time split by the engine's spans. */
+  readonly pages: ReadonlyArray<PageTiming>
 }
