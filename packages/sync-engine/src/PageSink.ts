@@ -7,9 +7,10 @@
 import { SqlClient } from "@effect/sql"
 import type { Adapter, SourceError } from "@tidemark/adapter-core"
 import { EntityDefinition, Manifest } from "@tidemark/adapter-core"
-import { Clock, Effect, Option, Schema } from "effect"
+import { Effect, Option, Schema } from "effect"
 import * as CacheTables from "./CacheTables.js"
 import { latestPerKey, upsertInto } from "./internal/cacheUpsert.js"
+import { type MissingRows, pageStatement } from "./internal/pageStatement.js"
 
 type AnyEntityDefinition = EntityDefinition.AnyEntityDefinition
 
@@ -124,26 +125,11 @@ export const upsert = (
     )
   })
 
-const recordDeadLetters = (sql: SqlClient.SqlClient, input: WriteInput) => {
-  const keys = input.invalid.map((invalid) => invalid.key)
-  const reasons = input.invalid.map((invalid) => invalid.reason)
-  const raws = CacheTables.jsonText(input.invalid.map((invalid) => invalid.raw ?? null))
-  // A re-run of the page replaces the dead letters of its earlier delivery rather than doubling them.
-  return sql`
-    WITH cleared AS (
-      DELETE FROM sync_dead_letters
-      WHERE run_id = ${input.runId} AND entity = ${input.entity.name} AND page_no = ${input.pageNo}
-    )
-    INSERT INTO sync_dead_letters (org_id, adapter, entity, run_id, page_no, key, reason, raw)
-    SELECT ${input.orgId}, ${input.adapter}, ${input.entity.name}, ${input.runId}, ${input.pageNo}, d.key, d.reason, d.raw
-    FROM ROWS FROM (unnest(${keys}::text[]), unnest(${reasons}::text[]), jsonb_array_elements(${raws}::jsonb))
-      AS d (key, reason, raw)`
-}
-
 const hardReferences = (entity: AnyEntityDefinition) =>
   EntityDefinition.references(entity).filter((reference) => reference.kind === "hard")
 
-const recordMissingParents = (sql: SqlClient.SqlClient, input: WriteInput) => {
+/** The `(key, field)` pairs of the page's records whose hard parent the source lacks. */
+const missingRows = (input: WriteInput): MissingRows => {
   const missing = { keys: [] as Array<string>, fields: [] as Array<string>, parents: [] as Array<string>, parentKeys: [] as Array<string> }
   const references = hardReferences(input.entity)
   for (const group of input.missingParents ?? []) {
@@ -163,93 +149,44 @@ const recordMissingParents = (sql: SqlClient.SqlClient, input: WriteInput) => {
       }
     }
   }
-  const pageKeys = input.records.map((record) => record.key)
-  // The page's records are the current truth about their parents: what they no longer lack is cleared.
-  return Effect.gen(function*() {
-    yield* sql`DELETE FROM sync_missing_parents
-      WHERE org_id = ${input.orgId} AND adapter = ${input.adapter} AND entity = ${input.entity.name}
-        AND key = ANY(${pageKeys}::text[])`
-    if (missing.keys.length === 0) return
-    yield* sql`
-      INSERT INTO sync_missing_parents (org_id, adapter, entity, key, field, parent_entity, parent_key, run_id)
-      SELECT DISTINCT ON (m.key, m.field) ${input.orgId}, ${input.adapter}, ${input.entity.name}, m.key, m.field,
-        m.parent_entity, m.parent_key, ${input.runId}
-      FROM unnest(${missing.keys}::text[], ${missing.fields}::text[], ${missing.parents}::text[],
-        ${missing.parentKeys}::text[]) AS m (key, field, parent_entity, parent_key)
-      ON CONFLICT (org_id, adapter, entity, key, field) DO UPDATE SET parent_entity = EXCLUDED.parent_entity,
-        parent_key = EXCLUDED.parent_key, run_id = EXCLUDED.run_id, detected_at = now()`
-  })
-}
-
-const recordPage = (
-  sql: SqlClient.SqlClient,
-  input: WriteInput,
-  applied: { readonly inserted: number; readonly updated: number },
-  durationMs: number
-) => {
-  const records = input.records.length
-  const from = Option.getOrNull(input.from)
-  const to = Option.getOrNull(input.to)
-  return sql<{ records: number; inserted: number; updated: number; unchanged: number; dead_letters: number; attempts: number }>`
-    INSERT INTO sync_pages (run_id, entity, page_no, org_id, adapter, records, inserted, updated, unchanged,
-      dead_letters, cursor_from, key_from, cursor_to, key_to, node, duration_ms)
-    VALUES (${input.runId}, ${input.entity.name}, ${input.pageNo}, ${input.orgId}, ${input.adapter}, ${records},
-      ${applied.inserted}, ${applied.updated}, ${records - applied.inserted - applied.updated}, ${input.invalid.length},
-      ${from?.cursor.toISOString() ?? null}::timestamptz, ${from?.key ?? null}, ${to?.cursor.toISOString() ?? null}::timestamptz,
-      ${to?.key ?? null}, ${input.node}, ${Math.round(durationMs)})
-    ON CONFLICT (run_id, entity, page_no) DO UPDATE SET
-      records = EXCLUDED.records,
-      inserted = sync_pages.inserted + EXCLUDED.inserted,
-      updated = sync_pages.updated + EXCLUDED.updated,
-      unchanged = greatest(EXCLUDED.records - sync_pages.inserted - EXCLUDED.inserted - sync_pages.updated - EXCLUDED.updated, 0),
-      dead_letters = EXCLUDED.dead_letters,
-      cursor_from = EXCLUDED.cursor_from, key_from = EXCLUDED.key_from,
-      cursor_to = EXCLUDED.cursor_to, key_to = EXCLUDED.key_to,
-      node = EXCLUDED.node, duration_ms = EXCLUDED.duration_ms,
-      attempts = sync_pages.attempts + 1, committed_at = now()
-    RETURNING records, inserted, updated, unchanged, dead_letters, attempts`
-}
-
-const moveCursor = (sql: SqlClient.SqlClient, input: WriteInput, to: Adapter.Position) => {
-  const cursor = to.cursor.toISOString()
-  // greatest() skips NULL: without `advanceWatermark` the watermark stays where it is.
-  return sql`
-    INSERT INTO sync_watermarks (org_id, adapter, entity, watermark, inflight_run_id, inflight_cursor, inflight_key)
-    VALUES (${input.orgId}, ${input.adapter}, ${input.entity.name}, ${input.advanceWatermark ? cursor : null}::timestamptz,
-      ${input.runId}, ${cursor}::timestamptz, ${to.key})
-    ON CONFLICT (org_id, adapter, entity) DO UPDATE SET
-      watermark = greatest(sync_watermarks.watermark, EXCLUDED.watermark),
-      inflight_run_id = EXCLUDED.inflight_run_id,
-      inflight_cursor = EXCLUDED.inflight_cursor,
-      inflight_key = EXCLUDED.inflight_key,
-      updated_at = now()`
+  return missing
 }
 
 /**
- * Commits one page in one transaction: parents first, then the page's upsert and change log, its dead
- * letters, missing parents, its `sync_pages` row and the entity's in-flight cursor (and watermark).
- * The cache tables must exist (`CacheTables.ensure`).
+ * Commits one page: parents first, then in one statement the page's upsert and change log, its dead
+ * letters, missing parents, its `sync_pages` row and the entity's in-flight cursor (and watermark);
+ * a page with parents to store is one transaction of two statements or more. The cache tables must
+ * exist (`CacheTables.ensure`).
  */
 export const write = (input: WriteInput): Effect.Effect<PageCounts, PageSinkError, SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const table = CacheTables.describe(input.adapter, input.entity)
-    const started = yield* Clock.currentTimeMillis
-    const counts = yield* sql.withTransaction(Effect.gen(function*() {
-      for (const parent of input.parents ?? []) {
+    const statement = pageStatement(sql, table, {
+      orgId: input.orgId,
+      adapter: input.adapter,
+      runId: input.runId,
+      entity: input.entity.name,
+      pageNo: input.pageNo,
+      node: input.node,
+      records: input.records,
+      invalid: input.invalid,
+      from: input.from,
+      to: input.to,
+      advanceWatermark: input.advanceWatermark,
+      missing: missingRows(input),
+      hasHardReferences: hardReferences(input.entity).length > 0,
+      durationMs: input.durationMs
+    })
+    const parents = input.parents ?? []
+    const [counts] = parents.length === 0 ? yield* statement : yield* sql.withTransaction(Effect.gen(function*() {
+      for (const parent of parents) {
         const parentTable = CacheTables.describe(input.adapter, parent.entity)
         yield* upsertInto(sql, { orgId: input.orgId, adapter: input.adapter, runId: input.runId, table: parentTable }, parent.records)
       }
-      // Its own span: the rest of the transaction is the page's bookkeeping, measured apart by bench:sync.
-      const applied = yield* upsertInto(sql, { orgId: input.orgId, adapter: input.adapter, runId: input.runId, table }, input.records)
-        .pipe(Effect.withSpan("PageSink.upsert", { attributes: { records: input.records.length } }))
-      yield* recordDeadLetters(sql, input)
-      if (input.records.length > 0 && hardReferences(input.entity).length > 0) yield* recordMissingParents(sql, input)
-      if (Option.isSome(input.to)) yield* moveCursor(sql, input, input.to.value)
-      const finished = yield* Clock.currentTimeMillis
-      const [page] = yield* recordPage(sql, input, applied, input.durationMs ?? finished - started)
-      return page!
+      return yield* statement
     }))
+    if (counts === undefined) return yield* Effect.dieMessage("the page statement returned no row")
     yield* Effect.logDebug("page committed").pipe(
       Effect.annotateLogs({ inserted: counts.inserted, updated: counts.updated, deadLetters: counts.dead_letters })
     )
@@ -362,36 +299,40 @@ export const missingHardParents = (
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const hard = Manifest.referencesOf(input.manifest, input.entity.name).filter((ref) => ref.kind === "hard")
-    const found: Array<Required<MissingParents>> = []
-    for (const ref of hard) {
+    const lookups = hard.flatMap((ref) => {
       const keys = new Set<string>()
       for (const record of input.records) {
         const value = record.row[ref.field]
         if (typeof value === "string" && value !== "") keys.add(value)
       }
-      if (keys.size === 0) continue
-      const parentTable = CacheTables.tableName(input.adapter, ref.target)
-      const rows = yield* sql<{ key: string }>`
-        SELECT k.key FROM unnest(${[...keys]}::text[]) AS k (key)
-        WHERE NOT EXISTS (
-          SELECT 1 FROM ${sql(parentTable)} p
-          WHERE p.org_id = ${input.orgId} AND p.key = k.key AND p.deleted_at IS NULL
-        )
-        ORDER BY k.key`.pipe(
-        Effect.mapError((cause) =>
-          new PageSinkError({
-            operation: "missingHardParents",
-            orgId: input.orgId,
-            adapter: input.adapter,
-            entity: input.entity.name,
-            table: parentTable,
-            runId: null,
-            pageNo: null,
-            cause
-          })
-        )
+      return keys.size === 0 ? [] : [{ ref, keys: [...keys], table: CacheTables.tableName(input.adapter, ref.target) }]
+    })
+    if (lookups.length === 0) return []
+    // One statement for all the references: a round trip per page, not one per reference.
+    const rows = yield* sql<{ ref: number; key: string }>`${
+      sql.join(" UNION ALL ", false)(lookups.map((lookup, index) =>
+        sql`SELECT ${index}::int AS ref, k.key FROM unnest(${lookup.keys}::text[]) AS k (key)
+          WHERE NOT EXISTS (
+            SELECT 1 FROM ${sql(lookup.table)} p
+            WHERE p.org_id = ${input.orgId} AND p.key = k.key AND p.deleted_at IS NULL
+          )`
+      ))
+    } ORDER BY 1, 2`.pipe(
+      Effect.mapError((cause) =>
+        new PageSinkError({
+          operation: "missingHardParents",
+          orgId: input.orgId,
+          adapter: input.adapter,
+          entity: input.entity.name,
+          table: lookups.map((lookup) => lookup.table).join(", "),
+          runId: null,
+          pageNo: null,
+          cause
+        })
       )
-      if (rows.length > 0) found.push({ field: ref.field, parentEntity: ref.target, keys: rows.map((row) => row.key) })
-    }
-    return found
+    )
+    return lookups.flatMap(({ ref }, index) => {
+      const keys = rows.filter((row) => row.ref === index).map((row) => row.key)
+      return keys.length === 0 ? [] : [{ field: ref.field, parentEntity: ref.target, keys }]
+    })
   }).pipe(Effect.withSpan("PageSink.missingHardParents", { attributes: { entity: input.entity.name } }))

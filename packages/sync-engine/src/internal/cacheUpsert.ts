@@ -30,20 +30,6 @@ export interface UpsertTarget {
 }
 
 /**
- * The page's one upsert statement. The guard makes it last-write-wins on the source's cursor: an older
- * version never overwrites a newer one and an identical re-delivery writes nothing, while a row
- * soft-deleted earlier comes back (logged as an insert).
- *
- * `before` reads the cache table inside the same statement, so it sees the rows as they were before
- * it (every part of a statement shares one snapshot): the values the change log needs for `update`.
- * It is one materialized lookup of the page's keys, not a subquery per written row: a statement is
- * planned once, and a full sync plans its first pages on a table without statistics, where Postgres
- * chose any `(org_id, …)` index, or a sequential scan, for the per-row lookup; as the other partitions
- * filled the table, that one statement scanned it again for every row (seen: one page running for
- * minutes). A lookup per page can at worst scan the table once; with statistics it is a primary-key
- * probe per key. (As a plain join, the planner hashed every row of the org on each page.)
- */
-/**
  * The bound rows of a page as a row source: the column list and one array parameter per column
  * (`ROWS FROM (unnest(...), ...)`). Shared with the benchmark's bare upsert, so both bind alike.
  */
@@ -59,7 +45,25 @@ export const rowsFrom = (sql: SqlClient.SqlClient, table: CacheTables.CacheTable
   return { names, nameList, sources }
 }
 
-const upsertStatement = (sql: SqlClient.SqlClient, target: UpsertTarget, bound: CacheTables.BoundRows) => {
+/**
+ * The page's upsert. The guard makes it last-write-wins on the source's cursor: an older
+ * version never overwrites a newer one and an identical re-delivery writes nothing, while a row
+ * soft-deleted earlier comes back (logged as an insert).
+ *
+ * `before` reads the cache table inside the same statement, so it sees the rows as they were before
+ * it (every part of a statement shares one snapshot): the values the change log needs for `update`.
+ * It is one materialized lookup of the page's keys, not a subquery per written row: a statement is
+ * planned once, and a full sync plans its first pages on a table without statistics, where Postgres
+ * chose any `(org_id, …)` index, or a sequential scan, for the per-row lookup; as the other partitions
+ * filled the table, that one statement scanned it again for every row (seen: one page running for
+ * minutes). A lookup per page can at worst scan the table once; with statistics it is a primary-key
+ * probe per key. (As a plain join, the planner hashed every row of the org on each page.)
+ *
+ * As common table expressions, the last of which, `changes`, holds the `op` of every row applied: to
+ * be completed by a query that counts them (`upsertInto`), or by more expressions that record the
+ * page in the same statement (`PageSink.write`).
+ */
+export const upsertExpressions = (sql: SqlClient.SqlClient, target: UpsertTarget, bound: CacheTables.BoundRows) => {
   const { orgId, table } = target
   const { nameList, sources } = rowsFrom(sql, table, bound)
   const assignments = sql.csv(
@@ -67,8 +71,8 @@ const upsertStatement = (sql: SqlClient.SqlClient, target: UpsertTarget, bound: 
       sql`${sql(name)} = EXCLUDED.${sql(name)}`
     )
   )
-  return sql<{ inserted: number; updated: number }>`
-    WITH input AS (
+  return sql`
+    input AS (
       SELECT * FROM ROWS FROM (${sources}) AS i (${nameList})
     ),
     written AS (
@@ -96,16 +100,22 @@ const upsertStatement = (sql: SqlClient.SqlClient, target: UpsertTarget, bound: 
         CASE WHEN previous IS NULL THEN 'insert' ELSE 'update' END, previous, raw, source_updated_at, ${target.runId}
       FROM previous
       RETURNING op
-    )
-    SELECT count(*) FILTER (WHERE op = 'insert')::int AS inserted,
-           count(*) FILTER (WHERE op = 'update')::int AS updated
-    FROM changes`
+    )`
 }
 
+/** The page's records as the upsert binds them: one version per key. */
+export const bindRecords = (table: CacheTables.CacheTable, records: ReadonlyArray<Adapter.SourceRecord>) =>
+  CacheTables.bind(table, latestPerKey(records))
+
+/** The upsert as a statement of its own, returning how many rows it inserted and updated. */
 export const upsertInto = (sql: SqlClient.SqlClient, target: UpsertTarget, records: ReadonlyArray<Adapter.SourceRecord>) =>
   records.length === 0
     ? Effect.succeed({ inserted: 0, updated: 0 })
     : Effect.map(
-      upsertStatement(sql, target, CacheTables.bind(target.table, latestPerKey(records))),
+      sql<{ inserted: number; updated: number }>`
+        WITH ${upsertExpressions(sql, target, bindRecords(target.table, records))}
+        SELECT count(*) FILTER (WHERE op = 'insert')::int AS inserted,
+               count(*) FILTER (WHERE op = 'update')::int AS updated
+        FROM changes`,
       (rows) => rows[0] ?? { inserted: 0, updated: 0 }
     )
