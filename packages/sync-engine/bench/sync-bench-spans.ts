@@ -15,9 +15,8 @@ export interface PageTiming {
   executeMs: number
   /** Waiting for the page: a prefetch not done yet, or the whole fetch (`PagePrefetch.wait`). */
   waitMs: number
-  /** The page's transaction (`PageSink.write`), and its upsert statement alone (`PageSink.upsert`). */
+  /** The page's statement: upsert, change log and bookkeeping (`PageSink.write`). */
   writeMs: number
-  upsertMs: number
   /** The query for hard parents the cache lacks (`PageSink.missingHardParents`). */
   parentsMs: number
 }
@@ -29,7 +28,6 @@ const recorded: Partial<Record<string, Measured>> = {
   "EntitySync.page": "executeMs",
   "PagePrefetch.wait": "waitMs",
   "PageSink.write": "writeMs",
-  "PageSink.upsert": "upsertMs",
   "PageSink.missingHardParents": "parentsMs"
 }
 
@@ -63,7 +61,7 @@ export const makeRecorder = () => {
         const key = `${owner.entity}/${owner.page}`
         let timing = pages.get(key)
         if (timing === undefined) {
-          timing = { ...owner, activityMs: 0, executeMs: 0, waitMs: 0, writeMs: 0, upsertMs: 0, parentsMs: 0 }
+          timing = { ...owner, activityMs: 0, executeMs: 0, waitMs: 0, writeMs: 0, parentsMs: 0 }
           pages.set(key, timing)
         }
         timing[field] += Number(endTime - startTime) / 1e6

@@ -151,20 +151,25 @@ const pageStep = (
     const prefetch = yield* PagePrefetch
     const adapter = yield* registry.get(p.orgId, p.adapter)
     const stream = `${p.runId}/${p.entity}/${partition}`
-    const request = (position: Option.Option<Adapter.Position>, withLookback: boolean) =>
+    const context = yield* Effect.context<SqlClient.SqlClient>()
+    // The page and its missing parents: prepared in the background for the next page, so that the
+    // parents' query (and fetch) overlaps the write of this one.
+    const prepare = (position: Option.Option<Adapter.Position>, withLookback: boolean) =>
       adapter.fetchPage({
         entity: p.entity,
         after: position,
         limit: config.pageSize,
         ...(withLookback ? { lookback: config.lookback } : {}),
         ...(Option.isSome(until) ? { until: until.value } : {})
-      })
-    return yield* prefetch.withPage(stream, after, config.pageSize, request(after, lookback), (page) =>
+      }).pipe(
+        Effect.flatMap((page) => Effect.map(fetchMissingParents(adapter, p, page), (parents) => ({ page, parents }))),
+        Effect.provide(context)
+      )
+    return yield* prefetch.withPage(stream, after, config.pageSize, prepare(after, lookback), ({ page, parents }) =>
       Effect.gen(function*() {
         if (page.hasMore && Option.isSome(page.last)) {
-          yield* prefetch.start(stream, page.last, config.pageSize, request(page.last, false))
+          yield* prefetch.start(stream, page.last, config.pageSize, prepare(page.last, false))
         }
-        const parents = yield* fetchMissingParents(adapter, p, page)
         const started = Date.now()
         yield* PageSink.write({
           orgId: p.orgId,

@@ -1,8 +1,9 @@
 /**
- * Overlaps fetching page n+1 with writing page n, and bounds the rows a node holds in memory. Each
- * page activity hands the fetch of the next page to this process-local cache; the next activity takes
- * it if it runs on the same node, and fetches anew otherwise (after a crash or a move to another
- * node): the prefetch is an optimisation, never state the workflow depends on.
+ * Overlaps preparing page n+1 (fetching it, and finding and fetching the hard parents its records
+ * reference that the cache lacks) with writing page n, and bounds the rows a node holds in memory.
+ * Each page activity hands the preparation of the next page to this process-local cache; the next
+ * activity takes it if it runs on the same node, and prepares it anew otherwise (after a crash or a
+ * move to another node): the prefetch is an optimisation, never state the workflow depends on.
  *
  * Every page counts its requested rows against one budget per node (`maxRowsInFlight`) from the
  * moment its fetch starts until its activity has written it, prefetched or not. Without that bound a
@@ -12,31 +13,47 @@
 import type { Adapter, SourceError } from "@tidemark/adapter-core"
 import { Context, Duration, Effect, Exit, Fiber, Layer, Option } from "effect"
 import { EngineConfig } from "./EngineConfig.js"
+import type * as PageSink from "./PageSink.js"
 
-type PageFiber = Fiber.RuntimeFiber<Adapter.Page, SourceError.SourceError>
+/**
+ * A page ready for the sink: its records, and the hard parents they reference that the cache lacked
+ * when it was prepared (fetched by key, or missing at the source too). A parent stored in between is
+ * fetched and upserted again, harmlessly.
+ */
+export interface PreparedPage {
+  readonly page: Adapter.Page
+  readonly parents: {
+    readonly found: ReadonlyArray<PageSink.ParentRecords>
+    readonly missing: ReadonlyArray<PageSink.MissingParents>
+  }
+}
+
+export type PrepareError = SourceError.SourceError | PageSink.PageSinkError
+
+type PageFiber = Fiber.RuntimeFiber<PreparedPage, PrepareError>
 
 export interface PagePrefetchShape {
   /**
    * Runs `use` on the page at `after`: the one prefetched for `stream` when there is one at that
-   * position, else fetched now. The page's `rows` (the request's limit) count against the node's rows
+   * position, else prepared now. The page's `rows` (the request's limit) count against the node's rows
    * in flight from the start of its fetch until `use` ends.
    */
   readonly withPage: <A, E, R>(
     stream: string,
     after: Option.Option<Adapter.Position>,
     rows: number,
-    fetch: Effect.Effect<Adapter.Page, SourceError.SourceError>,
-    use: (page: Adapter.Page) => Effect.Effect<A, E, R>
-  ) => Effect.Effect<A, E | SourceError.SourceError, R>
+    prepare: Effect.Effect<PreparedPage, PrepareError>,
+    use: (page: PreparedPage) => Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | PrepareError, R>
   /**
-   * Starts fetching the page at `after` in the background, as soon as its rows fit in the budget;
+   * Starts preparing the page at `after` in the background, as soon as its rows fit in the budget;
    * replaces any earlier prefetch of `stream`.
    */
   readonly start: (
     stream: string,
     after: Option.Option<Adapter.Position>,
     rows: number,
-    fetch: Effect.Effect<Adapter.Page, SourceError.SourceError>
+    prepare: Effect.Effect<PreparedPage, PrepareError>
   ) => Effect.Effect<void>
   /** Drops the prefetch of `stream`, if any (the page before it failed: nobody will take it here). */
   readonly discard: (stream: string) => Effect.Effect<void>
@@ -74,12 +91,12 @@ export const make = (options: PagePrefetchOptions) =>
     // A page larger than the whole budget takes the whole budget, rather than waiting forever.
     const permitsFor = (rows: number) => Math.min(Math.max(1, Math.ceil(rows)), capacity)
 
-    /** The fetch, holding `permits` once taken; they are released here only if the fetch fails. */
-    const holding = (permits: number, fetch: Effect.Effect<Adapter.Page, SourceError.SourceError>) =>
+    /** The preparation, holding `permits` once taken; they are released here only if it fails. */
+    const holding = (permits: number, prepare: Effect.Effect<PreparedPage, PrepareError>) =>
       Effect.uninterruptibleMask((restore) =>
         Effect.zipRight(
           restore(rowsInFlight.take(permits)),
-          Effect.onError(restore(fetch), () => rowsInFlight.release(permits))
+          Effect.onError(restore(prepare), () => rowsInFlight.release(permits))
         )
       )
 
@@ -98,12 +115,12 @@ export const make = (options: PagePrefetchOptions) =>
       return entry
     }
 
-    const withPage: PagePrefetchShape["withPage"] = (stream, after, rows, fetch, use) =>
+    const withPage: PagePrefetchShape["withPage"] = (stream, after, rows, prepare, use) =>
       Effect.uninterruptibleMask((restore) =>
         Effect.gen(function*() {
           const entry = claim(stream, after)
           let permits: number
-          let page: Adapter.Page
+          let page: PreparedPage
           if (entry !== undefined) {
             if (entry.expiry !== undefined) yield* Fiber.interruptFork(entry.expiry)
             permits = entry.permits
@@ -113,7 +130,7 @@ export const make = (options: PagePrefetchOptions) =>
             )
           } else {
             permits = permitsFor(rows)
-            page = yield* restore(holding(permits, fetch)).pipe(
+            page = yield* restore(holding(permits, prepare)).pipe(
               Effect.withSpan("PagePrefetch.wait", { attributes: { prefetched: false } })
             )
           }
@@ -129,11 +146,11 @@ export const make = (options: PagePrefetchOptions) =>
         return drop(entry)
       })
 
-    const start: PagePrefetchShape["start"] = (stream, after, rows, fetch) =>
+    const start: PagePrefetchShape["start"] = (stream, after, rows, prepare) =>
       Effect.gen(function*() {
         yield* discard(stream)
         const permits = permitsFor(rows)
-        const fiber = yield* Effect.forkIn(holding(permits, fetch), scope)
+        const fiber = yield* Effect.forkIn(holding(permits, prepare), scope)
         const entry: Entry = { position: positionKey(after), fiber, permits, expiry: undefined }
         pending.set(stream, entry)
         entry.expiry = yield* Effect.forkIn(
@@ -161,7 +178,7 @@ export const layer: Layer.Layer<PagePrefetch, never, EngineConfig> = Layer.scope
 
 /** For places that run without prefetching or a bound (tests of one page, tools). */
 export const none: PagePrefetchShape = {
-  withPage: (_stream, _after, _rows, fetch, use) => Effect.flatMap(fetch, use),
+  withPage: (_stream, _after, _rows, prepare, use) => Effect.flatMap(prepare, use),
   start: () => Effect.void,
   discard: () => Effect.void
 }

@@ -3,7 +3,10 @@ import type { Adapter } from "@tidemark/adapter-core"
 import { Deferred, Effect, Fiber, Option, Ref, TestClock } from "effect"
 import * as PagePrefetch from "../src/PagePrefetch.js"
 
-const page = (entity: string): Adapter.Page => ({ entity, records: [], invalid: [], last: Option.none(), hasMore: false })
+const page = (entity: string): PagePrefetch.PreparedPage => ({
+  page: { entity, records: [], invalid: [], last: Option.none(), hasMore: false } satisfies Adapter.Page,
+  parents: { found: [], missing: [] }
+})
 
 const at = (key: string) => Option.some({ cursor: new Date(0), key })
 
@@ -33,7 +36,7 @@ describe("PagePrefetch", () => {
       const fetches = yield* Ref.make(0)
       const fetch = (name: string) => Effect.as(Ref.update(fetches, (n) => n + 1), page(name))
       yield* prefetch.withPage("a", Option.none(), 50, fetch("a1"), () => prefetch.start("a", at("k"), 50, fetch("a2")))
-      const second = yield* prefetch.withPage("a", at("k"), 50, fetch("unused"), (p) => Effect.succeed(p.entity))
+      const second = yield* prefetch.withPage("a", at("k"), 50, fetch("unused"), (p) => Effect.succeed(p.page.entity))
       expect(second).toBe("a2")
       expect(yield* Ref.get(fetches)).toBe(2)
       // All rows are free again: a page of the whole budget goes through at once.
@@ -54,7 +57,7 @@ describe("PagePrefetch", () => {
       yield* TestClock.adjust("1 minute")
       yield* Fiber.join(blocked)
       // The dropped prefetch is gone: its stream fetches anew.
-      const again = yield* prefetch.withPage("c", at("k"), 100, Effect.succeed(page("fresh")), (p) => Effect.succeed(p.entity))
+      const again = yield* prefetch.withPage("c", at("k"), 100, Effect.succeed(page("fresh")), (p) => Effect.succeed(p.page.entity))
       expect(again).toBe("fresh")
     }))
 })
