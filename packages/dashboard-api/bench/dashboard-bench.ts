@@ -5,7 +5,7 @@
  *   pnpm bench:dashboard --quick    100,000 incidents, 5 s per endpoint (under a minute)
  *   options: --profile (the same overview body through more and more of the stack, then a CPU
  *            profile of the server under overview load and one under risk load; --profile-only skips
- *            the layers), --pool=N (the API's Postgres pool, default
+ *            the layers; --direct-only stops after the in-process reads), --pool=N (the API's Postgres pool, default
  *            20 as the server's), --seconds=N, --incidents=N
  *   DATABASE_URL=postgres://… uses that server (a fresh database on it) instead of an embedded one.
  *
@@ -217,6 +217,33 @@ const direct = <A, E, R>(call: (n: number) => Effect.Effect<A, E, R>) =>
     return { p50_ms: quantile(times, 0.5), p99_ms: quantile(times, 0.99), concurrent50_rps: Math.round(done / (millis(start) / 1000)) }
   })
 
+/**
+ * `--profile`: every risk id timed alone; the slowest five with their evidence counts (other open
+ * incidents on the item, nearby changes, critical events).
+ */
+const slowestRisks = (ids: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const asOf = new Date()
+    const timed: Array<{ id: string; ms: number; counts: Array<number> }> = []
+    for (const id of ids) {
+      const start = performance.now()
+      const risk = yield* riskOf(ORG, id, asOf)
+      const ms = millis(start)
+      const counts = risk._tag === "Some"
+        ? risk.value.factors.flatMap((f) => ("count" in f.evidence ? [f.evidence.count] : []))
+        : []
+      timed.push({ id, ms: round(ms), counts })
+    }
+    timed.sort((a, b) => b.ms - a.ms)
+    emit({
+      bench: "dashboard.risk.slowest",
+      ids: timed.length,
+      p50_ms: timed[Math.floor(timed.length / 2)]!.ms,
+      p99_ms: timed[Math.floor(timed.length / 100)]!.ms,
+      slowest: timed.slice(0, 5)
+    })
+  })
+
 const bench = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   const migrateStart = performance.now()
@@ -236,6 +263,8 @@ const bench = Effect.gen(function*() {
   const directOverview = yield* direct(() => overview(ORG, new Date()))
   const directRisk = yield* direct((n) => riskOf(ORG, riskIds[n % RISK_IDS]!, new Date()))
   emit({ bench: "dashboard.direct", overview: directOverview, risk: directRisk, pool: POOL })
+  if (PROFILE) yield* slowestRisks(riskIds)
+  if (flag("direct-only")) return
 
   const [{ pid }] = yield* sql<{ pid: number }>`SELECT pg_backend_pid() AS pid`
   const postmaster = Cpu.postmasterOf(pid!)

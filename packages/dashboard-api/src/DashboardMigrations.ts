@@ -81,6 +81,7 @@ const riskFunction = Effect.gen(function*() {
   const incidents = sql(table("incident"))
   const changes = sql(table("change_request"))
   const events = sql(table("em_event"))
+  const openStates = sql.literal(`(${OPEN_INCIDENT_STATES.join(", ")})`)
   yield* sql`CREATE OR REPLACE FUNCTION dashboard_incident_risk(
       p_org text, p_id text, p_by_number boolean, p_as_of timestamptz,
       p_canceled_change_state bigint, p_critical_severity bigint, p_change_hours int, p_event_hours int,
@@ -106,28 +107,43 @@ const riskFunction = Effect.gen(function*() {
       IF NOT FOUND THEN
         RETURN NULL;
       END IF;
+      -- Each factor: its exact count (an index-only range) and its first rows in the index's own
+      -- order (a LIMIT that stops early), so an item with thousands of open incidents costs a
+      -- count of index entries, never a sort of its rows.
       RETURN json_build_object(
         'incident', row_to_json(i),
-        'open_incidents', (SELECT coalesce(json_agg(x), '[]') FROM (
-          SELECT t.key AS sys_id, t.number, t.priority, t.opened_at, count(*) OVER () AS total
+        'open_count', (SELECT count(*) FROM ${incidents} t
+          WHERE t.org_id = p_org AND t.cmdb_ci = i.cmdb_ci AND t.deleted_at IS NULL
+            AND t.state IN ${openStates} AND t.key <> i.key),
+        'open_incidents', (SELECT coalesce(json_agg(x ORDER BY x.priority NULLS LAST, x.opened_at, x.sys_id), '[]') FROM (
+          SELECT t.key AS sys_id, t.number, t.priority, t.opened_at
           FROM ${incidents} t
           WHERE t.org_id = p_org AND t.cmdb_ci = i.cmdb_ci AND t.deleted_at IS NULL
-            AND t.state IN ${sql.literal(`(${OPEN_INCIDENT_STATES.join(", ")})`)} AND t.key <> i.key
+            AND t.state IN ${openStates} AND t.key <> i.key
           ORDER BY t.priority NULLS LAST, t.opened_at, t.key LIMIT p_items) x),
-        'nearby_changes', (SELECT coalesce(json_agg(x), '[]') FROM (
-          SELECT t.key AS sys_id, t.number, t.risk, t.start_date, t.end_date, count(*) OVER () AS total
+        'change_count', (SELECT count(*) FROM ${changes} t
+          WHERE t.org_id = p_org AND t.cmdb_ci = i.cmdb_ci AND t.deleted_at IS NULL
+            AND coalesce(t.state, 0) <> p_canceled_change_state
+            AND t.start_date <= i.opened_at + make_interval(hours => p_change_hours)
+            AND coalesce(t.end_date, t.start_date) >= i.opened_at - make_interval(hours => p_change_hours)),
+        'nearby_changes', (SELECT coalesce(json_agg(x ORDER BY x.start_date, x.sys_id), '[]') FROM (
+          SELECT t.key AS sys_id, t.number, t.risk, t.start_date, t.end_date
           FROM ${changes} t
           WHERE t.org_id = p_org AND t.cmdb_ci = i.cmdb_ci AND t.deleted_at IS NULL
             AND coalesce(t.state, 0) <> p_canceled_change_state
             AND t.start_date <= i.opened_at + make_interval(hours => p_change_hours)
             AND coalesce(t.end_date, t.start_date) >= i.opened_at - make_interval(hours => p_change_hours)
           ORDER BY t.start_date, t.key LIMIT p_items) x),
-        'critical_events', (SELECT coalesce(json_agg(x), '[]') FROM (
-          SELECT t.key AS sys_id, t.severity, t.time_of_event, t.message_key, count(*) OVER () AS total
-          FROM ${events} t
-          WHERE t.org_id = p_org AND t.cmdb_ci = i.cmdb_ci AND t.deleted_at IS NULL
-            AND t.severity = p_critical_severity
+        'event_count', (SELECT count(*) FROM ${events} t
+          WHERE t.org_id = p_org AND t.cmdb_ci = i.cmdb_ci AND t.severity = p_critical_severity
             AND t.time_of_event > p_as_of - make_interval(hours => p_event_hours) AND t.time_of_event <= p_as_of
+            AND t.deleted_at IS NULL),
+        'critical_events', (SELECT coalesce(json_agg(x ORDER BY x.time_of_event DESC, x.sys_id), '[]') FROM (
+          SELECT t.key AS sys_id, t.severity, t.time_of_event, t.message_key
+          FROM ${events} t
+          WHERE t.org_id = p_org AND t.cmdb_ci = i.cmdb_ci AND t.severity = p_critical_severity
+            AND t.time_of_event > p_as_of - make_interval(hours => p_event_hours) AND t.time_of_event <= p_as_of
+            AND t.deleted_at IS NULL
           ORDER BY t.time_of_event DESC, t.key LIMIT p_items) x)
       );
     END $$`
@@ -137,7 +153,9 @@ const riskFunction = Effect.gen(function*() {
 export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>> = {
   "0001_counters": counters,
   "0002_snapshot_notifications": notifications,
-  "0003_risk_function": riskFunction
+  "0003_risk_function": riskFunction,
+  // The same function, replaced: counts and first rows read apart, in index order.
+  "0004_risk_function_index_order": riskFunction
 }
 
 interface IndexSpec {
@@ -168,6 +186,12 @@ export const indexes: ReadonlyArray<IndexSpec> = [
   // Events in a window, by severity (index-only), and per item (risk, impact).
   { name: "dashboard_event_time_idx", entity: "em_event", definition: "(org_id, time_of_event) INCLUDE (severity)" },
   { name: "dashboard_event_ci_time_idx", entity: "em_event", definition: "(org_id, cmdb_ci, time_of_event)" },
+  // Critical events of an item in a window (risk): severity before time, so the range is exact.
+  {
+    name: "dashboard_event_ci_severity_time_idx",
+    entity: "em_event",
+    definition: "(org_id, cmdb_ci, severity, time_of_event) INCLUDE (deleted_at)"
+  },
   { name: "dashboard_event_list_idx", entity: "em_event", definition: "(org_id, source_updated_at, key)" },
   { name: "dashboard_incident_list_idx", entity: "incident", definition: "(org_id, source_updated_at, key)" },
   { name: "dashboard_incident_number_idx", entity: "incident", definition: "(org_id, number)" },
@@ -179,11 +203,12 @@ export const indexes: ReadonlyArray<IndexSpec> = [
     definition: "(org_id, priority, opened_at) " +
       "WHERE deleted_at IS NULL AND state IN (1, 2, 3) AND made_sla IS DISTINCT FROM false"
   },
-  // Open incidents of an item (risk, impact).
+  // Open incidents of an item (risk, impact), in the order risk lists them as evidence, so their
+  // first rows are the index's first entries and their count an index-only scan.
   {
-    name: "dashboard_incident_ci_open_idx",
+    name: "dashboard_incident_ci_open_order_idx",
     entity: "incident",
-    definition: "(org_id, cmdb_ci) WHERE deleted_at IS NULL AND state IN (1, 2, 3)"
+    definition: "(org_id, cmdb_ci, priority, opened_at, key) WHERE deleted_at IS NULL AND state IN (1, 2, 3)"
   }
 ]
 

@@ -150,6 +150,9 @@ const EVIDENCE_ITEMS = 10
 /** What `dashboard_incident_risk` returns: JSON, so timestamps are ISO strings and counts numbers. */
 interface RiskRead {
   readonly incident: Record<string, unknown>
+  readonly open_count: number
+  readonly change_count: number
+  readonly event_count: number
   readonly open_incidents: ReadonlyArray<Record<string, unknown>>
   readonly nearby_changes: ReadonlyArray<Record<string, unknown>>
   readonly critical_events: ReadonlyArray<Record<string, unknown>>
@@ -181,11 +184,12 @@ const incidentOf = (row: Record<string, unknown>): IncidentRow => ({
   source_updated_at: dateOf(row.source_updated_at)
 })
 
-/** Rows carrying `count(*) OVER ()`: the exact count, and the first rows as evidence. */
-const evidence = <Item>(rows: ReadonlyArray<Record<string, unknown>>, item: (row: Record<string, unknown>) => Item) => ({
-  count: rows.length === 0 ? 0 : Number(rows[0]!.total),
-  items: rows.map(item)
-})
+/** The exact count, and the first rows as evidence. */
+const evidence = <Item>(
+  count: number,
+  rows: ReadonlyArray<Record<string, unknown>>,
+  item: (row: Record<string, unknown>) => Item
+) => ({ count: Number(count), items: rows.map(item) })
 
 /** The score of an incident from what `dashboard_incident_risk` read about it. */
 const riskFrom = (read: RiskRead, asOf: Date): IncidentRisk => {
@@ -200,20 +204,20 @@ const riskFrom = (read: RiskRead, asOf: Date): IncidentRisk => {
     ...score({
       incident,
       asOf,
-      otherOpenIncidents: evidence(read.open_incidents, (r) => ({
+      otherOpenIncidents: evidence(read.open_count, read.open_incidents, (r) => ({
         sys_id: String(r.sys_id),
         number: String(r.number ?? ""),
         priority: intOf(r.priority),
         opened_at: dateOf(r.opened_at)
       })),
-      nearbyChanges: evidence(read.nearby_changes, (r) => ({
+      nearbyChanges: evidence(read.change_count, read.nearby_changes, (r) => ({
         sys_id: String(r.sys_id),
         number: String(r.number ?? ""),
         risk: intOf(r.risk),
         start_date: dateOf(r.start_date),
         end_date: dateOf(r.end_date)
       })),
-      criticalEvents: evidence(read.critical_events, (r) => ({
+      criticalEvents: evidence(read.event_count, read.critical_events, (r) => ({
         sys_id: String(r.sys_id),
         severity: intOf(r.severity),
         time_of_event: dateOf(r.time_of_event),
