@@ -87,4 +87,20 @@ export interface Adapter {
   readonly highWater: (entity: string) => Effect.Effect<Option.Option<Date>, SourceError>
   /** The smallest cursor the source holds for the entity (where partitions of a full sync start). */
   readonly lowWater: (entity: string) => Effect.Effect<Option.Option<Date>, SourceError>
+  /**
+   * Optional: `lowWater` and how many records the entity holds, in one request, so that a full sync
+   * can size its partitions (none: the source did not say). Without it a full sync splits by time only.
+   */
+  readonly lowWaterAndCount?: (
+    entity: string
+  ) => Effect.Effect<{ readonly lowWater: Option.Option<Date>; readonly count: Option.Option<number> }, SourceError>
+  /**
+   * Optional: the cursor of the record at each offset of the entity's (cursor, key) order, none past
+   * the end; one request per offset, all at once. A full sync cuts its partitions there, so that they
+   * hold as many records each however unevenly the records spread over time.
+   */
+  readonly cursorsAt?: (
+    entity: string,
+    offsets: ReadonlyArray<number>
+  ) => Effect.Effect<ReadonlyArray<Option.Option<Date>>, SourceError>
 }

@@ -185,20 +185,49 @@ export const make = (
             )
         )))
 
+    /** The cursor of the first record of a result, if it has a valid one. */
+    const cursorOf = (result: ReadonlyArray<unknown>): Option.Option<Date> => {
+      const value = (result[0] as Record<string, unknown> | undefined)?.sys_updated_on
+      return typeof value === "string" && DATETIME.test(value) ? Option.some(parseDateTime(value)) : Option.none()
+    }
+
     const firstCursor = (entityName: string, order: string) =>
-      Effect.gen(function*() {
-        const entity = yield* entityOf(entityName)
-        const result = yield* query(entity, {
-          sysparm_query: order,
-          sysparm_fields: "sys_updated_on",
-          sysparm_limit: "1"
-        })
-        const first = result[0] as Record<string, unknown> | undefined
-        const value = first?.sys_updated_on
-        return typeof value === "string" && DATETIME.test(value) ? Option.some(parseDateTime(value)) : Option.none()
-      })
+      Effect.flatMap(entityOf(entityName), (entity) =>
+        query(entity, { sysparm_query: order, sysparm_fields: "sys_updated_on", sysparm_limit: "1" }).pipe(
+          Effect.map(cursorOf)
+        ))
     const highWater = (entityName: string) => firstCursor(entityName, EncodedQuery.newestFirst)
     const lowWater = (entityName: string) => firstCursor(entityName, EncodedQuery.oldestFirst)
+
+    // The one request that asks ServiceNow to count (`X-Total-Count`): counting costs it a scan, so
+    // pages never do.
+    const lowWaterAndCount = (entityName: string) =>
+      Effect.gen(function*() {
+        const entity = yield* entityOf(entityName)
+        const response = yield* http.getJson(entity.endpoint, {
+          ...baseParams,
+          sysparm_no_count: "false",
+          sysparm_query: EncodedQuery.oldestFirst,
+          sysparm_fields: "sys_updated_on",
+          sysparm_limit: "1"
+        }, entity.table)
+        const result = yield* resultOf(response, entity.endpoint, entity.table)
+        const total = Number(response.headers["x-total-count"] ?? Number.NaN)
+        return {
+          lowWater: cursorOf(result),
+          count: Number.isInteger(total) && total >= 0 ? Option.some(total) : Option.none<number>()
+        }
+      })
+
+    const cursorsAt = (entityName: string, offsets: ReadonlyArray<number>) =>
+      Effect.flatMap(entityOf(entityName), (entity) =>
+        Effect.forEach(offsets, (offset) =>
+          query(entity, {
+            sysparm_query: EncodedQuery.oldestFirst,
+            sysparm_fields: "sys_updated_on",
+            sysparm_limit: "1",
+            sysparm_offset: String(offset)
+          }).pipe(Effect.map(cursorOf)), { concurrency: "unbounded" }))
 
     const adapter: Adapter.Adapter = {
       name: ADAPTER_NAME,
@@ -211,7 +240,9 @@ export const make = (
       fetchByKeys,
       deletionsSince,
       highWater,
-      lowWater
+      lowWater,
+      lowWaterAndCount,
+      cursorsAt
     }
     return adapter
   })

@@ -250,4 +250,24 @@ layer(Layer.merge(Simulator, Http), { excludeTestServices: true, timeout: "120 s
       const newest = truth.result.map((r) => r.sys_updated_on).sort().at(-1)!
       expect(Option.getOrThrow(high)).toEqual(parseDateTime(newest))
     }))
+
+  it.effect("counts an entity with its low water, and finds the cursors at offsets of its keyset order", () =>
+    Effect.gen(function*() {
+      const sim = yield* ItsmSimulator.ItsmSimulator
+      const adapter = yield* adapterFor(sim)
+      const truth = (yield* sim.truth("incident")).result
+        .map((r) => ({ cursor: r.sys_updated_on, key: r.sys_id }))
+        .sort((a, b) => a.cursor < b.cursor ? -1 : a.cursor > b.cursor ? 1 : a.key < b.key ? -1 : 1)
+      const counted = yield* adapter.lowWaterAndCount!("incident")
+      expect(Option.getOrThrow(counted.count)).toBe(truth.length)
+      expect(Option.getOrThrow(counted.lowWater)).toEqual(parseDateTime(truth[0]!.cursor))
+      const offsets = [0, Math.floor(truth.length / 2), truth.length - 1, truth.length + 10]
+      const cursors = yield* adapter.cursorsAt!("incident", offsets)
+      expect(cursors.map(Option.getOrNull)).toEqual([
+        parseDateTime(truth[0]!.cursor),
+        parseDateTime(truth[Math.floor(truth.length / 2)]!.cursor),
+        parseDateTime(truth[truth.length - 1]!.cursor),
+        null
+      ])
+    }))
 })
