@@ -11,20 +11,15 @@ import { Chunk, Duration, Effect, Option, Schema, Stream } from "effect"
 import { AdapterRegistry } from "./AdapterRegistry.js"
 import * as CacheTables from "./CacheTables.js"
 import { EngineConfig } from "./EngineConfig.js"
+import * as EntityPlan from "./EntityPlan.js"
+import { LevelLookahead } from "./LevelLookahead.js"
 import * as PageSink from "./PageSink.js"
 import { PagePrefetch } from "./PagePrefetch.js"
 import * as Reconciliation from "./Reconciliation.js"
 import * as RunHistory from "./RunHistory.js"
-import { SyncType } from "./SyncRun.js"
 import * as Watermarks from "./Watermarks.js"
 
-export const EntitySyncPayload = {
-  runId: Schema.String,
-  orgId: Schema.String,
-  adapter: Schema.String,
-  entity: Schema.String,
-  syncType: SyncType
-}
+export const EntitySyncPayload = EntityPlan.EntitySyncPayload
 
 export const EntityOutcome = Schema.Struct({
   entity: Schema.String,
@@ -52,22 +47,6 @@ export class EntityStepError extends Schema.TaggedError<EntityStepError>()("Enti
   }
 }
 
-/** A cursor range of an entity read as its own keyset stream: (after, until]. */
-const Partition = Schema.Struct({
-  after: Schema.Option(Adapter.Position),
-  until: Schema.Option(Schema.Date)
-})
-type Partition = typeof Partition.Type
-
-const StartInfo = Schema.Struct({
-  partitions: Schema.Array(Partition),
-  /** Whether the first page steps back by the lookback (delta from a watermark). */
-  lookback: Schema.Boolean,
-  highWater: Schema.Option(Schema.Date),
-  watermarkBefore: Schema.Option(Schema.Date),
-  mode: Schema.Literal("full", "delta", "reconciliation")
-})
-
 const PageResult = Schema.Struct({
   last: Schema.Option(Adapter.Position),
   hasMore: Schema.Boolean,
@@ -77,72 +56,28 @@ const PageResult = Schema.Struct({
 const asStepError = (entity: string, step: string) => (error: { readonly message: string }) =>
   new EntityStepError({ entity, step, reason: error.message })
 
-type Payload = Schema.Struct.Type<typeof EntitySyncPayload>
+type Payload = EntityPlan.Payload
 
 const quoteIdent = (name: string) => `"${name.replaceAll('"', '""')}"`
 
+/** The plan made ahead by the lookahead when this node made one, else made now; the run marked started. */
 const startStep = (p: Payload) =>
   Effect.gen(function*() {
-    const registry = yield* AdapterRegistry
     const config = yield* EngineConfig
-    const adapter = yield* registry.get(p.orgId, p.adapter)
-    const mark = yield* Watermarks.get(p.orgId, p.adapter, p.entity)
-    const watermark = Option.flatMap(mark, (m) => m.watermark)
-    // A delta without a watermark has nothing to start from: it reads everything, as a full would.
-    const mode = p.syncType === "delta" && Option.isNone(watermark) ? "full" : p.syncType
-    // Both water marks at once: each is a round trip to a slow source.
-    const [highWater, lowWater] = mode === "full"
-      ? yield* Effect.all([adapter.highWater(p.entity), adapter.lowWater(p.entity)], { concurrency: 2 })
-      : [Option.none<Date>(), Option.none<Date>()]
-    yield* RunHistory.markEntityStarted(p.runId, p.entity, config.nodeName, watermark, highWater)
-    const partitions: ReadonlyArray<Partition> = mode === "full"
-      ? partitionsOf(lowWater, highWater, config.fullSyncPartitions, adapter.cursorResolutionMillis)
-      : [{
-        after: mode === "delta" ? Option.map(watermark, (cursor) => ({ cursor, key: "" })) : Option.none(),
-        until: Option.none()
-      }]
-    return {
-      partitions,
-      lookback: mode === "delta",
-      highWater,
-      watermarkBefore: watermark,
-      mode
-    } as const
+    const lookahead = yield* LevelLookahead
+    const ahead = yield* lookahead.takePlan(p)
+    const made = Option.isSome(ahead) ? ahead.value : yield* EntityPlan.plan(p)
+    yield* RunHistory.markEntityStarted(p.runId, p.entity, config.nodeName, made.watermarkBefore, made.highWater)
+    return made
   })
-
-/**
- * Splits [low, high] into `count` ranges on steps of the source's cursor resolution: a range's lower
- * bound is one step past the previous range's upper bound, so none overlap and none leave a gap. The
- * first range has no lower bound and the last no upper bound, so together they cover everything,
- * including records changed while we read.
- */
-export const partitionsOf = (
-  low: Option.Option<Date>,
-  high: Option.Option<Date>,
-  count: number,
-  resolutionMillis = 1000
-): ReadonlyArray<Partition> => {
-  const whole = [{ after: Option.none(), until: Option.none() }] as const
-  if (count <= 1 || Option.isNone(low) || Option.isNone(high)) return whole
-  const step = Math.max(1, resolutionMillis)
-  const lo = Math.floor(low.value.getTime() / step)
-  const hi = Math.floor(high.value.getTime() / step)
-  const span = hi - lo
-  if (span < count) return whole
-  const bounds = Array.from({ length: count - 1 }, (_, i) => lo + Math.floor((span * (i + 1)) / count))
-  return Array.from({ length: count }, (_, i): Partition => ({
-    after: i === 0 ? Option.none() : Option.some({ cursor: new Date((bounds[i - 1]! + 1) * step), key: "" }),
-    until: i === count - 1 ? Option.none() : Option.some(new Date(bounds[i]! * step))
-  }))
-}
 
 const pageStep = (
   p: Payload,
-  mode: typeof StartInfo.Type["mode"],
+  mode: EntityPlan.Plan["mode"],
   pageNo: number,
-  partition: number,
+  index: number,
+  partition: EntityPlan.Partition,
   after: Option.Option<Adapter.Position>,
-  until: Option.Option<Date>,
   lookback: boolean
 ) =>
   Effect.gen(function*() {
@@ -150,23 +85,16 @@ const pageStep = (
     const config = yield* EngineConfig
     const prefetch = yield* PagePrefetch
     const adapter = yield* registry.get(p.orgId, p.adapter)
-    const stream = `${p.runId}/${p.entity}/${partition}`
-    const context = yield* Effect.context<SqlClient.SqlClient>()
+    const stream = EntityPlan.streamOf(p, index)
     // The page and its missing parents: prepared in the background for the next page, so that the
     // parents' query (and fetch) overlaps the write of this one.
-    const prepare = (position: Option.Option<Adapter.Position>, withLookback: boolean) =>
-      adapter.fetchPage({
-        entity: p.entity,
-        after: position,
-        limit: config.pageSize,
-        ...(withLookback ? { lookback: config.lookback } : {}),
-        ...(Option.isSome(until) ? { until: until.value } : {})
-      }).pipe(
-        Effect.flatMap((page) => Effect.map(fetchMissingParents(adapter, p, page), (parents) => ({ page, parents }))),
-        Effect.provide(context)
-      )
-    return yield* prefetch.withPage(stream, after, config.pageSize, prepare(after, lookback), ({ page, parents }) =>
+    const prepare = yield* EntityPlan.pagePreparer(p, partition)
+    return yield* prefetch.withPage(stream, after, config.pageSize, prepare(after, lookback), (prepared) =>
       Effect.gen(function*() {
+        const { page } = prepared
+        const parents = Option.isSome(prepared.parents)
+          ? prepared.parents.value
+          : yield* EntityPlan.fetchMissingParents(adapter, p, page)
         if (page.hasMore && Option.isSome(page.last)) {
           yield* prefetch.start(stream, page.last, config.pageSize, prepare(page.last, false))
         }
@@ -203,31 +131,7 @@ const pageStep = (
       ))
   }).pipe(Effect.withSpan("EntitySync.page", { attributes: { entity: p.entity, page: pageNo } }))
 
-/** Hard parents the page references but the cache lacks: fetched by key so the page can be stored. */
-const fetchMissingParents = (adapter: Adapter.Adapter, p: Payload, page: Adapter.Page) =>
-  Effect.gen(function*() {
-    const definition = adapter.manifest.byName.get(p.entity)!
-    const missing = yield* PageSink.missingHardParents({
-      orgId: p.orgId,
-      adapter: p.adapter,
-      manifest: adapter.manifest,
-      entity: definition,
-      records: page.records
-    })
-    const found: Array<PageSink.ParentRecords> = []
-    const lacking: Array<PageSink.MissingParents> = []
-    for (const group of missing) {
-      if (group.keys.length === 0) continue
-      const fetched = yield* adapter.fetchByKeys(group.parentEntity, group.keys)
-      found.push({ entity: adapter.manifest.byName.get(group.parentEntity)!, records: fetched.records })
-      const present = new Set(fetched.records.map((r) => r.key))
-      const absent = group.keys.filter((key) => !present.has(key))
-      if (absent.length > 0) lacking.push({ ...group, keys: absent })
-    }
-    return { found, missing: lacking }
-  })
-
-const finishStep = (p: Payload, start: typeof StartInfo.Type) =>
+const finishStep = (p: Payload, start: EntityPlan.Plan) =>
   Effect.gen(function*() {
     const registry = yield* AdapterRegistry
     const config = yield* EngineConfig
@@ -330,7 +234,7 @@ const activity = <A, I>(
   name: string,
   success: Schema.Schema<A, I>,
   p: Payload,
-  execute: Effect.Effect<A, StepError, AdapterRegistry | EngineConfig | PagePrefetch | PageSink.SinkContext>
+  execute: Effect.Effect<A, StepError, AdapterRegistry | EngineConfig | PagePrefetch | LevelLookahead | PageSink.SinkContext>
 ) =>
   Activity.make({
     name,
@@ -341,14 +245,14 @@ const activity = <A, I>(
 
 export const layer = EntitySyncWorkflow.toLayer(Effect.fn(function*(p) {
   const body = Effect.gen(function*() {
-    const start = yield* activity("start", StartInfo, p, startStep(p))
+    const start = yield* activity("start", EntityPlan.Plan, p, startStep(p))
     if (start.mode === "reconciliation") {
       yield* activity("reconcile", Schema.Void, p, reconcileStep(p))
       return
     }
     const count = start.partitions.length
     // Page numbers interleave the partitions (1, 1+count, ... for the first), so each is unique.
-    const readPartition = (partition: Partition, index: number) =>
+    const readPartition = (partition: EntityPlan.Partition, index: number) =>
       Effect.gen(function*() {
         let after = partition.after
         let lookback = start.lookback
@@ -359,7 +263,7 @@ export const layer = EntitySyncWorkflow.toLayer(Effect.fn(function*(p) {
             `page-${pageNo}`,
             PageResult,
             p,
-            pageStep(p, start.mode, pageNo, index, after, partition.until, lookback)
+            pageStep(p, start.mode, pageNo, index, partition, after, lookback)
           ).pipe(Effect.withSpan("EntitySync.pageActivity", { attributes: { entity: p.entity, page: pageNo } }))
           if (!result.hasMore || Option.isNone(result.last)) return
           after = result.last

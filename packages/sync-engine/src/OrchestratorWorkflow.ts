@@ -9,6 +9,7 @@ import { Effect, Schema } from "effect"
 import { AdapterRegistry } from "./AdapterRegistry.js"
 import { EngineConfig } from "./EngineConfig.js"
 import { type EntityOutcome, EntitySyncWorkflow } from "./EntitySyncWorkflow.js"
+import { LevelLookahead } from "./LevelLookahead.js"
 import * as RunHistory from "./RunHistory.js"
 import { RunStatus, SyncType } from "./SyncRun.js"
 
@@ -43,8 +44,13 @@ export const layer = OrchestratorWorkflow.toLayer(Effect.fn(function*(p) {
   const manifest = yield* Effect.orDie(registry.manifest(p.adapter))
   const graph = yield* Effect.orDie(DependencyGraph.build(manifest))
   const outcomes = new Map<string, EntityOutcome | { readonly status: "skipped"; readonly reason: string }>()
+  const lookahead = yield* LevelLookahead
 
-  for (const level of p.levels) {
+  for (const [index, level] of p.levels.entries()) {
+    // Not durable, and need not be: later levels' plans and the next one's first pages, made while this runs.
+    yield* lookahead.prepare(p.levels.slice(index + 1).map((later) =>
+      later.map((entity) => ({ runId: p.runId, orgId: p.orgId, adapter: p.adapter, entity, syncType: p.syncType }))
+    ))
     const runnable: Array<string> = []
     for (const entity of level) {
       const blocked = DependencyGraph.hardParents(graph, entity).find((parent) => {

@@ -6,7 +6,8 @@
  * move to another node): the prefetch is an optimisation, never state the workflow depends on.
  *
  * Every page counts its requested rows against one budget per node (`maxRowsInFlight`) from the
- * moment its fetch starts until its activity has written it, prefetched or not. Without that bound a
+ * moment its fetch starts until its activity has written it, prefetched or not (and the first pages
+ * of a run's next level against a budget of half that, see `startAhead`). Without that bound a
  * full sync holds two pages per partition at once, and the V8 heap, which grows with what survives
  * its collections, grew with the run's length.
  */
@@ -17,15 +18,18 @@ import type * as PageSink from "./PageSink.js"
 
 /**
  * A page ready for the sink: its records, and the hard parents they reference that the cache lacked
- * when it was prepared (fetched by key, or missing at the source too). A parent stored in between is
- * fetched and upserted again, harmlessly.
+ * when it was prepared (fetched by key, or missing at the source too); none when they were not
+ * looked for yet (a page of the next level, prepared before its parents' level was done). A parent
+ * stored in between is fetched and upserted again, harmlessly.
  */
 export interface PreparedPage {
   readonly page: Adapter.Page
-  readonly parents: {
-    readonly found: ReadonlyArray<PageSink.ParentRecords>
-    readonly missing: ReadonlyArray<PageSink.MissingParents>
-  }
+  readonly parents: Option.Option<PageParents>
+}
+
+export interface PageParents {
+  readonly found: ReadonlyArray<PageSink.ParentRecords>
+  readonly missing: ReadonlyArray<PageSink.MissingParents>
 }
 
 export type PrepareError = SourceError.SourceError | PageSink.PageSinkError
@@ -55,6 +59,18 @@ export interface PagePrefetchShape {
     rows: number,
     prepare: Effect.Effect<PreparedPage, PrepareError>
   ) => Effect.Effect<void>
+  /**
+   * Like `start`, for the first page of a partition of a later level of a run (see `LevelLookahead`):
+   * those pages wait for a level that cannot start before the running one ends, so they never take
+   * the budget the running level needs. They have one of their own, half of `maxRowsInFlight`, and
+   * when it has no room now the page is not prefetched (its activity prepares it). True if started.
+   */
+  readonly startAhead: (
+    stream: string,
+    after: Option.Option<Adapter.Position>,
+    rows: number,
+    prepare: Effect.Effect<PreparedPage, PrepareError>
+  ) => Effect.Effect<boolean>
   /** Drops the prefetch of `stream`, if any (the page before it failed: nobody will take it here). */
   readonly discard: (stream: string) => Effect.Effect<void>
 }
@@ -67,7 +83,8 @@ const positionKey = (after: Option.Option<Adapter.Position>) =>
 interface Entry {
   readonly position: string
   readonly fiber: PageFiber
-  readonly permits: number
+  /** Gives the page's rows back to the budget they were taken from, once the page is written or dropped. */
+  readonly release: Effect.Effect<void>
   expiry: Fiber.RuntimeFiber<void> | undefined
 }
 
@@ -105,8 +122,12 @@ export const make = (options: PagePrefetchOptions) =>
       Effect.gen(function*() {
         if (entry.expiry !== undefined) yield* Fiber.interruptFork(entry.expiry)
         const exit = yield* Fiber.interrupt(entry.fiber)
-        if (Exit.isSuccess(exit)) yield* rowsInFlight.release(entry.permits)
+        if (Exit.isSuccess(exit)) yield* entry.release
       })
+
+    // Plain numbers suffice for the lookahead's budget: it is checked and taken in one synchronous step.
+    const aheadCapacity = Math.max(1, Math.floor(capacity / 2))
+    let aheadRows = 0
 
     const claim = (stream: string, after: Option.Option<Adapter.Position>) => {
       const entry = pending.get(stream)
@@ -119,22 +140,23 @@ export const make = (options: PagePrefetchOptions) =>
       Effect.uninterruptibleMask((restore) =>
         Effect.gen(function*() {
           const entry = claim(stream, after)
-          let permits: number
+          let release: Effect.Effect<void>
           let page: PreparedPage
           if (entry !== undefined) {
             if (entry.expiry !== undefined) yield* Fiber.interruptFork(entry.expiry)
-            permits = entry.permits
+            release = entry.release
             page = yield* restore(Fiber.join(entry.fiber)).pipe(
               Effect.onInterrupt(() => drop(entry)),
               Effect.withSpan("PagePrefetch.wait", { attributes: { prefetched: true } })
             )
           } else {
-            permits = permitsFor(rows)
+            const permits = permitsFor(rows)
+            release = rowsInFlight.release(permits)
             page = yield* restore(holding(permits, prepare)).pipe(
               Effect.withSpan("PagePrefetch.wait", { attributes: { prefetched: false } })
             )
           }
-          return yield* restore(use(page)).pipe(Effect.ensuring(rowsInFlight.release(permits)))
+          return yield* restore(use(page)).pipe(Effect.ensuring(release))
         })
       )
 
@@ -146,12 +168,9 @@ export const make = (options: PagePrefetchOptions) =>
         return drop(entry)
       })
 
-    const start: PagePrefetchShape["start"] = (stream, after, rows, prepare) =>
+    const register = (stream: string, after: Option.Option<Adapter.Position>, fiber: PageFiber, release: Effect.Effect<void>) =>
       Effect.gen(function*() {
-        yield* discard(stream)
-        const permits = permitsFor(rows)
-        const fiber = yield* Effect.forkIn(holding(permits, prepare), scope)
-        const entry: Entry = { position: positionKey(after), fiber, permits, expiry: undefined }
+        const entry: Entry = { position: positionKey(after), fiber, release, expiry: undefined }
         pending.set(stream, entry)
         entry.expiry = yield* Effect.forkIn(
           Effect.delay(
@@ -167,7 +186,29 @@ export const make = (options: PagePrefetchOptions) =>
         )
       })
 
-    return PagePrefetch.of({ withPage, start, discard })
+    const start: PagePrefetchShape["start"] = (stream, after, rows, prepare) =>
+      Effect.gen(function*() {
+        yield* discard(stream)
+        const permits = permitsFor(rows)
+        const fiber = yield* Effect.forkIn(holding(permits, prepare), scope)
+        yield* register(stream, after, fiber, rowsInFlight.release(permits))
+      })
+
+    const startAhead: PagePrefetchShape["startAhead"] = (stream, after, rows, prepare) =>
+      Effect.gen(function*() {
+        yield* discard(stream)
+        const permits = Math.max(1, Math.ceil(rows))
+        if (aheadRows + permits > aheadCapacity) return false
+        aheadRows += permits
+        const release = Effect.sync(() => {
+          aheadRows -= permits
+        })
+        const fiber = yield* Effect.forkIn(Effect.onError(prepare, () => release), scope)
+        yield* register(stream, after, fiber, release)
+        return true
+      })
+
+    return PagePrefetch.of({ withPage, start, startAhead, discard })
   })
 
 /** The node's prefetch, bounded by `EngineConfig.maxRowsInFlight`. */
@@ -180,5 +221,6 @@ export const layer: Layer.Layer<PagePrefetch, never, EngineConfig> = Layer.scope
 export const none: PagePrefetchShape = {
   withPage: (_stream, _after, _rows, prepare, use) => Effect.flatMap(prepare, use),
   start: () => Effect.void,
+  startAhead: () => Effect.succeed(false),
   discard: () => Effect.void
 }

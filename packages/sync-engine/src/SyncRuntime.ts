@@ -10,6 +10,7 @@ import { Effect, Layer, Option } from "effect"
 import { AdapterRegistry } from "./AdapterRegistry.js"
 import * as CacheTables from "./CacheTables.js"
 import * as EntitySyncWorkflow from "./EntitySyncWorkflow.js"
+import * as LevelLookahead from "./LevelLookahead.js"
 import * as Migrations from "./Migrations.js"
 import * as OrchestratorWorkflow from "./OrchestratorWorkflow.js"
 import * as PagePrefetch from "./PagePrefetch.js"
@@ -41,8 +42,9 @@ const withWorkflows = <E, R>(
   adapters: ReadonlyArray<string>,
   sharding: Layer.Layer<Sharding.Sharding | MessageStorage.MessageStorage, E, R>
 ) => {
+  // One prefetch for the workflows and the lookahead, which fills it for the next level's pages.
   const workflows = Layer.mergeAll(EntitySyncWorkflow.layer, OrchestratorWorkflow.layer, RecordChanges.layer).pipe(
-    Layer.provide(PagePrefetch.layer)
+    Layer.provide(LevelLookahead.layer.pipe(Layer.provideMerge(PagePrefetch.layer)))
   )
   return SyncEngine.layer.pipe(
     Layer.provideMerge(workflows),

@@ -5,7 +5,7 @@ import * as PagePrefetch from "../src/PagePrefetch.js"
 
 const page = (entity: string): PagePrefetch.PreparedPage => ({
   page: { entity, records: [], invalid: [], last: Option.none(), hasMore: false } satisfies Adapter.Page,
-  parents: { found: [], missing: [] }
+  parents: Option.none()
 })
 
 const at = (key: string) => Option.some({ cursor: new Date(0), key })

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Option } from "effect"
-import { partitionsOf } from "../src/EntitySyncWorkflow.js"
+import { cutOffsets, partitionsAt, partitionsOf } from "../src/EntityPlan.js"
 
 const at = (iso: string) => new Date(iso)
 
@@ -38,5 +38,24 @@ describe("full-sync partitions", () => {
       .toEqual(whole)
     expect(partitionsOf(Option.some(at("2026-01-01T00:00:00Z")), Option.some(at("2026-02-01T00:00:00Z")), 1))
       .toEqual(whole)
+  })
+
+  it("of equal size: whole pages less one record each, the rest in the last", () => {
+    expect(cutOffsets(20_000, 100, 8)).toEqual([2498, 4997, 7496, 9995, 12494, 14993, 17492])
+    expect(cutOffsets(150, 100, 8)).toEqual([98])
+    expect(cutOffsets(100, 100, 8)).toEqual([])
+  })
+
+  it("cut where the source's records fall, dropping cuts that do not move forward", () => {
+    const parts = partitionsAt([at("2026-01-01T00:00:10Z"), at("2026-01-01T00:00:10.400Z"), at("2026-01-01T00:00:30Z")])
+    expect(parts.map((p) => [
+      Option.match(p.after, { onNone: () => null, onSome: (a) => `${a.cursor.toISOString()}|${a.key}` }),
+      Option.match(p.until, { onNone: () => null, onSome: (u) => u.toISOString() })
+    ])).toEqual([
+      [null, "2026-01-01T00:00:10.000Z"],
+      ["2026-01-01T00:00:11.000Z|", "2026-01-01T00:00:30.000Z"],
+      ["2026-01-01T00:00:31.000Z|", null]
+    ])
+    expect(partitionsAt([])).toEqual([{ after: Option.none(), until: Option.none() }])
   })
 })
