@@ -60,6 +60,17 @@ type Payload = EntityPlan.Payload
 
 const quoteIdent = (name: string) => `"${name.replaceAll('"', '""')}"`
 
+/**
+ * Whether a power of two from 1,024 on lies in (before, after]: the rows a full sync's pages have
+ * written so far, as page numbers interleave its partitions (page n: about n pages of rows).
+ */
+export const crossesPowerOfTwo = (before: number, after: number) => {
+  for (let power = 1024; power <= after; power *= 2) {
+    if (power > before) return true
+  }
+  return false
+}
+
 /** The plan made ahead by the lookahead when this node made one, else made now; the run marked started. */
 const startStep = (p: Payload) =>
   Effect.gen(function*() {
@@ -116,11 +127,11 @@ const pageStep = (
           missingParents: parents.missing
         })
         yield* Effect.annotateCurrentSpan({ sinkMillis: Date.now() - started })
-        // A full sync grows a table from nothing; until Postgres has statistics it may plan the sink's
-        // previous-value lookup on the wrong index and scan the org's rows for every row written (seen:
-        // pages of minutes at 1M rows). Analysing after pages 1, 2, 4, 8, ... keeps the statistics within
-        // a factor of two of the truth at a cost of about log2(pages) ANALYZEs per entity.
-        if (mode === "full" && (pageNo & (pageNo - 1)) === 0) {
+        // A full sync grows a table from nothing, and Postgres plans on statistics (seen without them:
+        // pages of minutes at 1M rows, before the sink's lookup of previous values was made one per
+        // page). Analysing each time the rows written cross a power of two keeps them within a factor
+        // of two of the truth, at about log2(rows / 1,000) ANALYZEs per entity whatever the page size.
+        if (mode === "full" && crossesPowerOfTwo((pageNo - 1) * config.pageSize, pageNo * config.pageSize)) {
           const sql = yield* SqlClient.SqlClient
           yield* sql.unsafe(`ANALYZE ${quoteIdent(CacheTables.tableName(p.adapter, p.entity))}`)
         }

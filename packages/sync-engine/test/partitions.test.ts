@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Option } from "effect"
 import { cutOffsets, partitionsAt, partitionsOf } from "../src/EntityPlan.js"
+import { crossesPowerOfTwo } from "../src/EntitySyncWorkflow.js"
 
 const at = (iso: string) => new Date(iso)
 
@@ -57,5 +58,12 @@ describe("full-sync partitions", () => {
       ["2026-01-01T00:00:31.000Z|", null]
     ])
     expect(partitionsAt([])).toEqual([{ after: Option.none(), until: Option.none() }])
+  })
+
+  it("are analysed as the rows written cross a power of two, whatever the page size", () => {
+    const analysed = (pageSize: number, pages: number) =>
+      Array.from({ length: pages }, (_, i) => i + 1).filter((n) => crossesPowerOfTwo((n - 1) * pageSize, n * pageSize))
+    expect(analysed(2000, 20)).toEqual([1, 2, 3, 5, 9, 17])
+    expect(analysed(50, 400)).toEqual([21, 41, 82, 164, 328])
   })
 })
