@@ -102,8 +102,8 @@ const deltaRound = (cache: SyncedCache, changes: number, round: number) =>
   })
 
 /**
- * 10,000 updates synced by a delta into a 1M-row cache against the same into a 100k-row cache: three
- * rounds, alternating which cache goes first; medians.
+ * 10,000 updates synced by a delta into a 1M-row cache against the same into a 100k-row cache: five
+ * rounds, alternating which cache goes first; medians (one slow page moves a round by a third).
  */
 const syncDeltaScaling: BenchCase = {
   name: "sync.delta_scaling",
@@ -114,7 +114,7 @@ const syncDeltaScaling: BenchCase = {
       const small = yield* context.caches.get("small")
       const changes = context.size(10_000)
       const timed = { big: [] as Array<number>, small: [] as Array<number> }
-      for (let round = 0; round < 3; round++) {
+      for (let round = 0; round < 5; round++) {
         for (const cache of round % 2 === 0 ? [big, small] : [small, big]) {
           timed[cache.label].push(yield* deltaRound(cache, changes, round))
         }

@@ -4,7 +4,7 @@
  * so that its peak RSS is the sync's alone, and so that it has a core of its own as a real node would.
  *
  *   DATABASE_URL=…  ITSM_BASE_URL=…  [PAGE_SIZE=2000]  [RATE_LIMIT_RPS=10]  [FULL_SYNC_PARTITIONS=4] \
- *   [MAX_ROWS_IN_FLIGHT=8000]  [MEMORY_TRACE=/tmp/memory] \
+ *   [MAX_ROWS_IN_FLIGHT=8000]  [MEMORY_TRACE=/tmp/memory]  [CPU_PROFILE=/tmp/profile] \
  *     node --import tsx sync-bench-node.ts
  *
  * Protocol (stdout lines starting with `@@bench `; every other stdout line is a log line):
@@ -20,6 +20,7 @@ import { RateBudget } from "@tidemark/adapter-core"
 import { TableApiAdapter } from "@tidemark/itsm-adapter"
 import { Cause, Config, Effect, Layer, Logger, LogLevel, Option, Redacted, Schema, Stream } from "effect"
 import * as Fs from "node:fs"
+import * as Inspector from "node:inspector/promises"
 import * as Readline from "node:readline"
 import * as AdapterRegistry from "../src/AdapterRegistry.js"
 import * as Database from "../src/Database.js"
@@ -150,6 +151,22 @@ const Live = SyncRuntime.layerSingleNode({ adapters: [TableApiAdapter.ADAPTER_NA
   Layer.provideMerge(Layer.unwrapEffect(Effect.map(Config.redacted("DATABASE_URL"), (url) => Database.layerFromUrl(url))))
 )
 
+/** With `CPU_PROFILE=<prefix>`, a V8 CPU profile of the whole process, written to `<prefix>.<pid>.cpuprofile` at shutdown. */
+const profiling = process.env.CPU_PROFILE === undefined ? undefined : (async () => {
+  const session = new Inspector.Session()
+  session.connect()
+  await session.post("Profiler.enable")
+  await session.post("Profiler.start")
+  return session
+})()
+
+const writeProfile = async () => {
+  if (profiling === undefined) return
+  const session = await profiling
+  const { profile } = await session.post("Profiler.stop")
+  Fs.writeFileSync(`${process.env.CPU_PROFILE}.${process.pid}.cpuprofile`, JSON.stringify(profile))
+}
+
 process.stdin.once("end", () => {
   // The runtime should close within a second or two; never linger as an orphan if it does not.
   setTimeout(() => process.exit(0), 15_000).unref()
@@ -159,5 +176,5 @@ Effect.runPromiseExit(
   program.pipe(Effect.provide(Live), Effect.withTracer(spans.tracer), Logger.withMinimumLogLevel(LogLevel.Warning))
 ).then((exit) => {
   if (exit._tag === "Failure") process.stderr.write(`sync-bench-node failed: ${Cause.pretty(exit.cause)}\n`)
-  process.exit(exit._tag === "Failure" ? 1 : 0)
+  return writeProfile().finally(() => process.exit(exit._tag === "Failure" ? 1 : 0))
 })

@@ -6,10 +6,10 @@
  *   pnpm bench:sync [--quick] [--case sync.full[,sync.memory…]] [--page-size 2000] [--partitions N]
  *
  * - sync.full            full sync of 1M incidents: engine rows/s against a bare unnest upsert of the same rows
- * - sync.delta_scaling   10,000 updates by delta into a 1M-row cache against a 100k-row cache (wall-time ratio)
+ * - sync.delta_scaling   10,000 updates by delta into a 1M-row cache against a 100k-row cache (wall-time ratio, median of 5)
  * - sync.memory          peak RSS of the node process syncing 1M incidents against 100k
  * - sync.latency_hiding  20,000 incidents, pages of 100, 500 ms latency, 10 requests/s: wall time against the budget
- * - sync.page_overhead   ms of durable bookkeeping per page (pages of 50 against pages of 10,000)
+ * - sync.page_overhead   ms of durable bookkeeping per page (pages of 50 against pages of 2,000, 3 rounds; and from spans)
  *
  * `--quick` divides every size by ten; `--page-size` is the EngineConfig pageSize of the full and delta
  * syncs (and the bare ceiling's page); `--partitions` their fullSyncPartitions (default: the engine's).
