@@ -19,6 +19,8 @@ export interface EngineConfigShape {
    * Rows (requested page sizes) a node holds at once over all its page activities and prefetches:
    * what bounds its memory however many partitions and entities run. Pages wait for room before
    * they are fetched. Default 8,000 (four pages of 2,000: two written while two more are fetched).
+   * Behind a slow source, keeping the rate budget busy takes about latency × requests/s pages in
+   * flight (500 ms × 10/s = 5): raise it to that many pages and two more when pages are large.
    */
   readonly maxRowsInFlight: number
   /** How often `watchRun` polls the history; default 250 ms. */
