@@ -35,7 +35,15 @@ const keyOf = (p: EntityPlan.Payload) => `${p.orgId}/${p.adapter}/${p.runId}/${p
 /** A plan nobody took within this time is forgotten (its run was cancelled, or moved to another node). */
 const unclaimedAfter = Duration.minutes(5)
 
-export const make = Effect.gen(function*() {
+export interface LevelLookaheadOptions {
+  /**
+   * Whether the entity run's workflow runs on this node: a plan or a page made here for a workflow
+   * that runs elsewhere would only cost the source requests twice.
+   */
+  readonly runsHere: (p: EntityPlan.Payload) => Effect.Effect<boolean>
+}
+
+export const make = (options: LevelLookaheadOptions) => Effect.gen(function*() {
   const scope = yield* Effect.scope
   const context = yield* Effect.context<AdapterRegistry | EngineConfig | PagePrefetch | SqlClient.SqlClient>()
   const prefetch = yield* PagePrefetch
@@ -50,7 +58,7 @@ export const make = Effect.gen(function*() {
 
   const planAhead = (p: EntityPlan.Payload) =>
     Effect.gen(function*() {
-      if (!(yield* pending(p))) return Option.none<EntityPlan.Plan>()
+      if (!(yield* options.runsHere(p)) || !(yield* pending(p))) return Option.none<EntityPlan.Plan>()
       return Option.some(yield* EntityPlan.plan(p))
     }).pipe(
       // An optimisation only: whatever fails here is done again, and reported, by the run itself.
@@ -120,11 +128,13 @@ export const make = Effect.gen(function*() {
   return LevelLookahead.of({ prepare, takePlan })
 })
 
-export const layer: Layer.Layer<
-  LevelLookahead,
-  never,
-  AdapterRegistry | EngineConfig | PagePrefetch | SqlClient.SqlClient
-> = Layer.scoped(LevelLookahead, make)
+export const layer = <R>(
+  runsHere: (p: EntityPlan.Payload) => Effect.Effect<boolean, never, R>
+): Layer.Layer<LevelLookahead, never, AdapterRegistry | EngineConfig | PagePrefetch | SqlClient.SqlClient | R> =>
+  Layer.scoped(
+    LevelLookahead,
+    Effect.flatMap(Effect.context<R>(), (context) => make({ runsHere: (p) => Effect.provide(runsHere(p), context) }))
+  )
 
 /** For places that run without looking ahead (tests, tools). */
 export const none: LevelLookaheadShape = {

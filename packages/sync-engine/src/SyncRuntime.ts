@@ -3,12 +3,13 @@
  * the same Postgres, the orchestrator and entity workflows, and the engine API. The composition root
  * adds the adapters (`AdapterRegistry`), settings (`EngineConfig`) and the `SqlClient`.
  */
-import { ClusterWorkflowEngine, RunnerAddress, SingleRunner } from "@effect/cluster"
-import type { MessageStorage, Sharding, ShardingConfig } from "@effect/cluster"
+import { ClusterWorkflowEngine, EntityId, RunnerAddress, Sharding, SingleRunner } from "@effect/cluster"
+import type { MessageStorage, ShardingConfig } from "@effect/cluster"
 import { NodeClusterSocket } from "@effect/platform-node"
 import { Effect, Layer, Option } from "effect"
 import { AdapterRegistry } from "./AdapterRegistry.js"
 import * as CacheTables from "./CacheTables.js"
+import type * as EntityPlan from "./EntityPlan.js"
 import * as EntitySyncWorkflow from "./EntitySyncWorkflow.js"
 import * as LevelLookahead from "./LevelLookahead.js"
 import * as Migrations from "./Migrations.js"
@@ -38,13 +39,22 @@ export const prepareDatabase = (adapters: ReadonlyArray<string>) =>
     }
   })
 
+/** Whether an entity run's workflow lives on one of this runner's shards (the entity workflows use the default group). */
+const runsHere = (p: EntityPlan.Payload) =>
+  Effect.gen(function*() {
+    const sharding = yield* Sharding.Sharding
+    const executionId = yield* EntitySyncWorkflow.EntitySyncWorkflow.executionId(p)
+    return sharding.hasShardId(sharding.getShardId(EntityId.make(executionId), "default"))
+  })
+
 const withWorkflows = <E, R>(
   adapters: ReadonlyArray<string>,
   sharding: Layer.Layer<Sharding.Sharding | MessageStorage.MessageStorage, E, R>
 ) => {
   // One prefetch for the workflows and the lookahead, which fills it for the next level's pages.
+  const lookahead = LevelLookahead.layer(runsHere).pipe(Layer.provideMerge(PagePrefetch.layer))
   const workflows = Layer.mergeAll(EntitySyncWorkflow.layer, OrchestratorWorkflow.layer, RecordChanges.layer).pipe(
-    Layer.provide(LevelLookahead.layer.pipe(Layer.provideMerge(PagePrefetch.layer)))
+    Layer.provide(lookahead)
   )
   return SyncEngine.layer.pipe(
     Layer.provideMerge(workflows),

@@ -51,6 +51,14 @@ layer(SyncFixture.layer({ prefix: "runs" }), { excludeTestServices: true, timeou
       const incident = result.entityRuns.find((e) => e.entity === "incident")!
       expect(incident.records).toBe((yield* truthOf("incident")).length)
       expect(incident.pages).toBeGreaterThanOrEqual(9)
+      // Later levels are planned ahead, once: each entity's high water is asked for once. Their first
+      // pages are prefetched without looking for parents, whose level was not done: none is fetched by key.
+      const requests = yield* (yield* ItsmSimulator.ItsmSimulator).requests()
+      for (const entity of ENTITIES) {
+        const highWater = requests.filter((r) => r.table === entity && r.query?.startsWith("ORDERBYDESC"))
+        expect(highWater.length, entity).toBe(1)
+      }
+      expect(requests.filter((r) => r.query?.startsWith("sys_idIN")).map((r) => r.table)).toEqual([])
     }))
 
   it.effect("a delta after creates, updates, deletes and a 500-record tie across pages equals the source", () =>
