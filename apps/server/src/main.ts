@@ -14,7 +14,6 @@ import {
   DashboardApi,
   DashboardMigrations,
   FastReads,
-  OverviewSnapshots,
   WebPage
 } from "@tidemark/dashboard-api"
 import { ItsmEntities, TableApiAdapter } from "@tidemark/itsm-adapter"
@@ -138,9 +137,9 @@ const HttpLive = Layer.unwrapEffect(Effect.map(ServerConfig, (config) =>
     SyncRpc.layerHttpServer({ path: "/rpc" })
   ), { disableListenLog: true, disableLogger: true }).pipe(
     // The overview and risk reads are answered in front of the router when they can be (FastReads).
-    Layer.provideMerge(FastReads.layerServer({ port: config.port, host: "0.0.0.0" })),
-    Layer.provide(FastReads.layer),
-    Layer.provide(OverviewSnapshots.layer({ maxAgeMillis: config.overviewMaxAgeMillis }))
+    Layer.provideMerge(
+      FastReads.layerServer({ port: config.port, host: "0.0.0.0" }, { maxAgeMillis: config.overviewMaxAgeMillis })
+    )
   )))
 
 /** A first full sync when this org has never synced; progress in the log. */

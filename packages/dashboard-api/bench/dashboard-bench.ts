@@ -43,7 +43,7 @@ import { createServer } from "node:http"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
-import { DashboardAccess, DashboardApi, DashboardMigrations, FastReads, OverviewSnapshots, Security } from "../src/index.js"
+import { DashboardAccess, DashboardApi, DashboardMigrations, FastReads, Security } from "../src/index.js"
 import { Overview } from "../src/Models.js"
 import { overview } from "../src/Overview.js"
 import { riskOf } from "../src/Risk.js"
@@ -98,8 +98,6 @@ const serveApi = (extra: ReturnType<typeof Layers.routes> | undefined) =>
       : Layer.mergeAll(DashboardApi.routes, extra.pipe(Layer.provide(Security.layer)))
     const layer = HttpLayerRouter.serve(routes, { disableLogger: true, disableListenLog: true }).pipe(
       Layer.provideMerge(FastReads.layerServer({ port: 0, host: "127.0.0.1" })),
-      Layer.provide(FastReads.layer),
-      Layer.provide(OverviewSnapshots.layer()),
       Layer.provide(DashboardAccess.layer({ [TOKEN]: { orgs: [ORG] } })),
       Layer.provide(SyncEngineStub)
     )

@@ -14,7 +14,7 @@ import { CacheTables, Migrations } from "@tidemark/sync-engine"
 import { Effect } from "effect"
 import * as DashboardCounters from "./DashboardCounters.js"
 import { OPEN_INCIDENT_STATES } from "./ItsmVocabulary.js"
-import { ADAPTER, table } from "./Records.js"
+import { ADAPTER, incidentColumns, table } from "./Records.js"
 
 export const migrationsTable = "dashboard_migrations"
 
@@ -82,6 +82,16 @@ const riskFunction = Effect.gen(function*() {
   const changes = sql(table("change_request"))
   const events = sql(table("em_event"))
   const openStates = sql.literal(`(${OPEN_INCIDENT_STATES.join(", ")})`)
+  // Each factor's rows (table alias t, the incident i), for its count and for its first rows.
+  const otherOpenIncidents = sql`t.org_id = p_org AND t.cmdb_ci = i.cmdb_ci AND t.deleted_at IS NULL
+    AND t.state IN ${openStates} AND t.key <> i.key`
+  const nearbyChanges = sql`t.org_id = p_org AND t.cmdb_ci = i.cmdb_ci AND t.deleted_at IS NULL
+    AND coalesce(t.state, 0) <> p_canceled_change_state
+    AND t.start_date <= i.opened_at + make_interval(hours => p_change_hours)
+    AND coalesce(t.end_date, t.start_date) >= i.opened_at - make_interval(hours => p_change_hours)`
+  const criticalEvents = sql`t.org_id = p_org AND t.cmdb_ci = i.cmdb_ci AND t.severity = p_critical_severity
+    AND t.time_of_event > p_as_of - make_interval(hours => p_event_hours) AND t.time_of_event <= p_as_of
+    AND t.deleted_at IS NULL`
   yield* sql`CREATE OR REPLACE FUNCTION dashboard_incident_risk(
       p_org text, p_id text, p_by_number boolean, p_as_of timestamptz,
       p_canceled_change_state bigint, p_critical_severity bigint, p_change_hours int, p_event_hours int,
@@ -91,16 +101,12 @@ const riskFunction = Effect.gen(function*() {
       i record;
     BEGIN
       IF p_by_number THEN
-        SELECT t.key, t.number, t.short_description, t.category, t.state, t.priority, t.impact, t.urgency,
-          t.caller_id, t.cmdb_ci, t.assignment_group, t.assigned_to, t.problem_id, t.caused_by, t.opened_at,
-          t.resolved_at, t.closed_at, t.reopen_count, t.made_sla, t.source_updated_at INTO i
+        SELECT ${incidentColumns(sql, "t")} INTO i
         FROM ${incidents} t
         WHERE t.org_id = p_org AND t.deleted_at IS NULL AND t.number = p_id
         ORDER BY t.source_updated_at DESC NULLS LAST LIMIT 1;
       ELSE
-        SELECT t.key, t.number, t.short_description, t.category, t.state, t.priority, t.impact, t.urgency,
-          t.caller_id, t.cmdb_ci, t.assignment_group, t.assigned_to, t.problem_id, t.caused_by, t.opened_at,
-          t.resolved_at, t.closed_at, t.reopen_count, t.made_sla, t.source_updated_at INTO i
+        SELECT ${incidentColumns(sql, "t")} INTO i
         FROM ${incidents} t
         WHERE t.org_id = p_org AND t.deleted_at IS NULL AND t.key = p_id;
       END IF;
@@ -113,37 +119,25 @@ const riskFunction = Effect.gen(function*() {
       RETURN json_build_object(
         'incident', row_to_json(i),
         'open_count', (SELECT count(*) FROM ${incidents} t
-          WHERE t.org_id = p_org AND t.cmdb_ci = i.cmdb_ci AND t.deleted_at IS NULL
-            AND t.state IN ${openStates} AND t.key <> i.key),
+          WHERE ${otherOpenIncidents}),
         'open_incidents', (SELECT coalesce(json_agg(x ORDER BY x.priority NULLS LAST, x.opened_at, x.sys_id), '[]') FROM (
           SELECT t.key AS sys_id, t.number, t.priority, t.opened_at
           FROM ${incidents} t
-          WHERE t.org_id = p_org AND t.cmdb_ci = i.cmdb_ci AND t.deleted_at IS NULL
-            AND t.state IN ${openStates} AND t.key <> i.key
+          WHERE ${otherOpenIncidents}
           ORDER BY t.priority NULLS LAST, t.opened_at, t.key LIMIT p_items) x),
         'change_count', (SELECT count(*) FROM ${changes} t
-          WHERE t.org_id = p_org AND t.cmdb_ci = i.cmdb_ci AND t.deleted_at IS NULL
-            AND coalesce(t.state, 0) <> p_canceled_change_state
-            AND t.start_date <= i.opened_at + make_interval(hours => p_change_hours)
-            AND coalesce(t.end_date, t.start_date) >= i.opened_at - make_interval(hours => p_change_hours)),
+          WHERE ${nearbyChanges}),
         'nearby_changes', (SELECT coalesce(json_agg(x ORDER BY x.start_date, x.sys_id), '[]') FROM (
           SELECT t.key AS sys_id, t.number, t.risk, t.start_date, t.end_date
           FROM ${changes} t
-          WHERE t.org_id = p_org AND t.cmdb_ci = i.cmdb_ci AND t.deleted_at IS NULL
-            AND coalesce(t.state, 0) <> p_canceled_change_state
-            AND t.start_date <= i.opened_at + make_interval(hours => p_change_hours)
-            AND coalesce(t.end_date, t.start_date) >= i.opened_at - make_interval(hours => p_change_hours)
+          WHERE ${nearbyChanges}
           ORDER BY t.start_date, t.key LIMIT p_items) x),
         'event_count', (SELECT count(*) FROM ${events} t
-          WHERE t.org_id = p_org AND t.cmdb_ci = i.cmdb_ci AND t.severity = p_critical_severity
-            AND t.time_of_event > p_as_of - make_interval(hours => p_event_hours) AND t.time_of_event <= p_as_of
-            AND t.deleted_at IS NULL),
+          WHERE ${criticalEvents}),
         'critical_events', (SELECT coalesce(json_agg(x ORDER BY x.time_of_event DESC, x.sys_id), '[]') FROM (
           SELECT t.key AS sys_id, t.severity, t.time_of_event, t.message_key
           FROM ${events} t
-          WHERE t.org_id = p_org AND t.cmdb_ci = i.cmdb_ci AND t.severity = p_critical_severity
-            AND t.time_of_event > p_as_of - make_interval(hours => p_event_hours) AND t.time_of_event <= p_as_of
-            AND t.deleted_at IS NULL
+          WHERE ${criticalEvents}
           ORDER BY t.time_of_event DESC, t.key LIMIT p_items) x)
       );
     END $$`

@@ -22,7 +22,7 @@ import * as Http from "node:http"
 import type * as Net from "node:net"
 import { DashboardAccess, ORG_HEADER } from "./DashboardAccess.js"
 import type { IncidentRisk } from "./Models.js"
-import { OverviewSnapshots } from "./OverviewSnapshots.js"
+import { layer as snapshotsLayer, OverviewSnapshots, type Options as SnapshotOptions } from "./OverviewSnapshots.js"
 import { type RiskQuery, risksOf } from "./Risk.js"
 
 export const OVERVIEW_PATH = "/api/v1/dashboard/overview"
@@ -159,6 +159,14 @@ export const makeServer = (fast: FastReadsShape): Http.Server => {
   return server
 }
 
-/** `NodeHttpServer.layer` on a server with the fast reads in front (needs `FastReads`). */
-export const layerServer = (options: Net.ListenOptions) =>
-  Layer.unwrapEffect(Effect.map(FastReads, (fast) => NodeHttpServer.layer(() => makeServer(fast), options)))
+/**
+ * `NodeHttpServer.layer` on a server with the fast reads in front, with `FastReads` and the
+ * `OverviewSnapshots` it shares with the HttpApi's overview handler: serve the router on it,
+ * `HttpLayerRouter.serve(routes).pipe(Layer.provideMerge(FastReads.layerServer({ port })))`.
+ * Needs `DashboardAccess`, a `PgClient` and its `SqlClient`.
+ */
+export const layerServer = (listen: Net.ListenOptions, snapshots: SnapshotOptions = {}) =>
+  Layer.unwrapEffect(Effect.map(FastReads, (fast) => NodeHttpServer.layer(() => makeServer(fast), listen))).pipe(
+    Layer.provideMerge(layer),
+    Layer.provideMerge(snapshotsLayer(snapshots))
+  )

@@ -13,7 +13,7 @@ import { ItsmSimulator, type SimulatorHandle, type SimulatorOptions } from "@tid
 import { AdapterRegistry, Database, EngineConfig, SyncEngine, SyncRun, SyncRuntime } from "@tidemark/sync-engine"
 import { Context, Effect, Layer, Redacted, Schedule } from "effect"
 import { inject } from "vitest"
-import { DashboardAccess, DashboardApi, DashboardMigrations, FastReads, OverviewSnapshots } from "../src/index.js"
+import { DashboardAccess, DashboardApi, DashboardMigrations, FastReads } from "../src/index.js"
 
 export const ORG = "acme"
 export const OTHER_ORG = "globex"
@@ -96,9 +96,8 @@ export const layer = (
   const migrated = Layer.effectDiscard(DashboardMigrations.run)
   // Served as the server serves it: the fast reads in front of the router.
   const api = HttpLayerRouter.serve(DashboardApi.routes, { disableLogger: true, disableListenLog: true }).pipe(
-    Layer.provideMerge(FastReads.layerServer({ port: 0, host: "127.0.0.1" })),
-    Layer.provideMerge(FastReads.layer),
-    Layer.provide(OverviewSnapshots.layer(
+    Layer.provideMerge(FastReads.layerServer(
+      { port: 0, host: "127.0.0.1" },
       options.overviewMaxAgeMillis === undefined ? {} : { maxAgeMillis: options.overviewMaxAgeMillis }
     )),
     Layer.provide(DashboardAccess.layer(TOKENS))
