@@ -19,6 +19,8 @@ export interface PageTiming {
   writeMs: number
   /** The query for hard parents the cache lacks (`PageSink.missingHardParents`). */
   parentsMs: number
+  /** Waiting, page in hand, for the page before it to commit (`EntitySync.awaitPrevious`). */
+  previousMs: number
 }
 
 type Measured = Exclude<keyof PageTiming, "entity" | "page">
@@ -28,7 +30,8 @@ const recorded: Partial<Record<string, Measured>> = {
   "EntitySync.page": "executeMs",
   "PagePrefetch.wait": "waitMs",
   "PageSink.write": "writeMs",
-  "PageSink.missingHardParents": "parentsMs"
+  "PageSink.missingHardParents": "parentsMs",
+  "EntitySync.awaitPrevious": "previousMs"
 }
 
 /** The (entity, page) a span belongs to: its own attributes or its nearest ancestor's that has them. */
@@ -61,7 +64,7 @@ export const makeRecorder = () => {
         const key = `${owner.entity}/${owner.page}`
         let timing = pages.get(key)
         if (timing === undefined) {
-          timing = { ...owner, activityMs: 0, executeMs: 0, waitMs: 0, writeMs: 0, parentsMs: 0 }
+          timing = { ...owner, activityMs: 0, executeMs: 0, waitMs: 0, writeMs: 0, parentsMs: 0, previousMs: 0 }
           pages.set(key, timing)
         }
         timing[field] += Number(endTime - startTime) / 1e6

@@ -7,11 +7,12 @@
 import { SqlClient } from "@effect/sql"
 import { Activity, Workflow } from "@effect/workflow"
 import { Adapter, type SourceError } from "@tidemark/adapter-core"
-import { Chunk, Duration, Effect, Option, Schema, Stream } from "effect"
+import { Chunk, Duration, Effect, Exit, Fiber, Option, Schema, Stream } from "effect"
 import { AdapterRegistry } from "./AdapterRegistry.js"
 import * as CacheTables from "./CacheTables.js"
 import { EngineConfig } from "./EngineConfig.js"
 import * as EntityPlan from "./EntityPlan.js"
+import * as PageChain from "./internal/pageChain.js"
 import { LevelLookahead } from "./LevelLookahead.js"
 import * as PageSink from "./PageSink.js"
 import { PagePrefetch } from "./PagePrefetch.js"
@@ -82,16 +83,39 @@ const startStep = (p: Payload) =>
     return made
   })
 
-const pageStep = (
-  p: Payload,
-  mode: EntityPlan.Plan["mode"],
-  pageNo: number,
-  index: number,
-  partition: EntityPlan.Partition,
-  after: Option.Option<Adapter.Position>,
-  lookback: boolean
-) =>
+/** What a page activity returns when its page is not to be written: the page before it did not commit. */
+const notWritten: typeof PageResult.Type = { last: Option.none(), hasMore: false, records: 0 }
+
+/** Page `ordinal` of partition `index` (0, 1, ... within the partition), numbered `pageNo` in the run. */
+interface PageSlot {
+  readonly pageNo: number
+  readonly ordinal: number
+  readonly index: number
+  readonly partition: EntityPlan.Partition
+  /** The run's first page of a delta: it starts a lookback before the watermark. */
+  readonly lookback: boolean
+}
+
+const pageStep = (p: Payload, mode: EntityPlan.Plan["mode"], slot: PageSlot, chain: PageChain.PageChain) =>
   Effect.gen(function*() {
+    const { index, ordinal, pageNo, partition } = slot
+    // A page that a process before this one committed without journaling its activity: returned as
+    // committed, not fetched again.
+    if (chain.takeRecheck()) {
+      const committed = yield* RunHistory.committedPage(p.runId, p.entity, pageNo)
+      if (Option.isSome(committed)) {
+        const { hasMore, last, records } = committed.value
+        yield* chain.settleFetched(ordinal, Option.some({ last, hasMore }))
+        yield* chain.settleCommitted(ordinal, true)
+        return { last, hasMore, records }
+      }
+    }
+    let after = partition.after
+    if (ordinal > 0) {
+      const before = yield* chain.fetched(ordinal - 1)
+      if (Option.isNone(before) || !before.value.hasMore || Option.isNone(before.value.last)) return notWritten
+      after = before.value.last
+    }
     const registry = yield* AdapterRegistry
     const config = yield* EngineConfig
     const prefetch = yield* PagePrefetch
@@ -100,14 +124,21 @@ const pageStep = (
     // The page and its missing parents: prepared in the background for the next page, so that the
     // parents' query (and fetch) overlaps the write of this one.
     const prepare = yield* EntityPlan.pagePreparer(p, partition)
-    return yield* prefetch.withPage(stream, after, config.pageSize, prepare(after, lookback), (prepared) =>
+    return yield* prefetch.withPage(stream, after, config.pageSize, prepare(after, slot.lookback), (prepared) =>
       Effect.gen(function*() {
         const { page } = prepared
+        if (page.hasMore && Option.isSome(page.last)) {
+          yield* prefetch.start(stream, page.last, config.pageSize, prepare(page.last, false))
+        }
+        // After the prefetch is registered, so that the next page's activity finds it.
+        yield* chain.settleFetched(ordinal, Option.some({ last: page.last, hasMore: page.hasMore }))
         const parents = Option.isSome(prepared.parents)
           ? prepared.parents.value
           : yield* EntityPlan.fetchMissingParents(adapter, p, page)
-        if (page.hasMore && Option.isSome(page.last)) {
-          yield* prefetch.start(stream, page.last, config.pageSize, prepare(page.last, false))
+        // Pages commit in keyset order: this one waits for the one before it.
+        if (ordinal > 0 && !(yield* chain.committed(ordinal - 1).pipe(Effect.withSpan("EntitySync.awaitPrevious")))) {
+          yield* prefetch.discard(stream)
+          return notWritten
         }
         const started = Date.now()
         yield* PageSink.write({
@@ -120,12 +151,14 @@ const pageStep = (
           invalid: page.invalid,
           from: after,
           to: page.last,
+          hasMore: page.hasMore,
           node: config.nodeName,
           // A delta's watermark follows its pages; a full's is set once at the end, from the high water.
           advanceWatermark: mode === "delta",
           parents: parents.found,
           missingParents: parents.missing
         })
+        yield* chain.settleCommitted(ordinal, true)
         yield* Effect.annotateCurrentSpan({ sinkMillis: Date.now() - started })
         // A full sync grows a table from nothing, and Postgres plans on statistics (seen without them:
         // pages of minutes at 1M rows, before the sink's lookup of previous values was made one per
@@ -140,7 +173,11 @@ const pageStep = (
         // The next page's prefetch would never be taken here: this page's activity fails and ends the partition.
         Effect.onError(() => prefetch.discard(stream))
       ))
-  }).pipe(Effect.withSpan("EntitySync.page", { attributes: { entity: p.entity, page: pageNo } }))
+  }).pipe(
+    // Whatever this attempt did not settle, it will not: the page after it must not wait for it.
+    Effect.ensuring(Effect.zipRight(chain.settleFetched(slot.ordinal, Option.none()), chain.settleCommitted(slot.ordinal, false))),
+    Effect.withSpan("EntitySync.page", { attributes: { entity: p.entity, page: slot.pageNo } })
+  )
 
 const finishStep = (p: Payload, start: EntityPlan.Plan) =>
   Effect.gen(function*() {
@@ -254,6 +291,12 @@ const activity = <A, I>(
     execute: Effect.mapError(execute, asStepError(p.entity, name))
   })
 
+/**
+ * Page activities of one partition in flight at once (see PageChain): the journal's round trips for
+ * the later pages overlap the writes of the earlier ones.
+ */
+const PAGES_IN_FLIGHT = 3
+
 export const layer = EntitySyncWorkflow.toLayer(Effect.fn(function*(p) {
   const body = Effect.gen(function*() {
     const start = yield* activity("start", EntityPlan.Plan, p, startStep(p))
@@ -263,22 +306,53 @@ export const layer = EntitySyncWorkflow.toLayer(Effect.fn(function*(p) {
     }
     const count = start.partitions.length
     // Page numbers interleave the partitions (1, 1+count, ... for the first), so each is unique.
+    // Two pages of a partition are in flight at once: page n+1's activity is journaled, and its page
+    // fetched, while page n is written (see PageChain). Every page before those two has its activity
+    // journaled, so after a crash only those two can have committed unjournaled: the first two page
+    // activities a process runs live look for their commit first.
     const readPartition = (partition: EntityPlan.Partition, index: number) =>
       Effect.gen(function*() {
-        let after = partition.after
-        let lookback = start.lookback
-        for (let n = 0;; n++) {
-          const pageNo = n * count + index + 1
+        const chain = PageChain.make(PAGES_IN_FLIGHT)
+        const launch = (ordinal: number) => {
+          const slot: PageSlot = {
+            pageNo: ordinal * count + index + 1,
+            ordinal,
+            index,
+            partition,
+            lookback: ordinal === 0 && start.lookback
+          }
           // The durable call as the workflow sees it: its span less the activity's own is the journal's cost.
-          const result = yield* activity(
-            `page-${pageNo}`,
-            PageResult,
-            p,
-            pageStep(p, start.mode, pageNo, index, partition, after, lookback)
-          ).pipe(Effect.withSpan("EntitySync.pageActivity", { attributes: { entity: p.entity, page: pageNo } }))
-          if (!result.hasMore || Option.isNone(result.last)) return
-          after = result.last
-          lookback = false
+          return activity(`page-${slot.pageNo}`, PageResult, p, pageStep(p, start.mode, slot, chain)).pipe(
+            Effect.withSpan("EntitySync.pageActivity", { attributes: { entity: p.entity, page: slot.pageNo } }),
+            // A journaled result (a replay) tells the chain what the page's own activity would have.
+            Effect.tap((result) =>
+              Effect.zipRight(
+                chain.settleFetched(ordinal, Option.some({ last: result.last, hasMore: result.hasMore })),
+                chain.settleCommitted(ordinal, true)
+              )
+            ),
+            Effect.onError(() =>
+              Effect.zipRight(chain.settleFetched(ordinal, Option.none()), chain.settleCommitted(ordinal, false))
+            ),
+            Effect.fork
+          )
+        }
+        const inFlight: Array<Fiber.RuntimeFiber<typeof PageResult.Type, EntityStepError>> = [yield* launch(0)]
+        for (let ordinal = 1;; ordinal++) {
+          const end = yield* chain.fetched(ordinal - 1)
+          if (Option.isNone(end) || !end.value.hasMore || Option.isNone(end.value.last)) break
+          if (inFlight.length === PAGES_IN_FLIGHT) {
+            const exit = yield* Fiber.await(inFlight.shift()!)
+            if (Exit.isFailure(exit)) {
+              yield* Fiber.awaitAll(inFlight)
+              return yield* exit
+            }
+          }
+          chain.forgetBefore(ordinal - PAGES_IN_FLIGHT)
+          inFlight.push(yield* launch(ordinal))
+        }
+        for (const exit of yield* Fiber.awaitAll(inFlight)) {
+          if (Exit.isFailure(exit)) return yield* exit
         }
       })
     yield* Effect.all(start.partitions.map(readPartition), { concurrency: "unbounded", discard: true })

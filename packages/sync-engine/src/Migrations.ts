@@ -200,12 +200,19 @@ const scheduleTicks = Effect.flatMap(SqlClient.SqlClient, (sql) =>
     fired_at timestamptz NOT NULL DEFAULT now()
   )`.pipe(Effect.zipRight(sql`CREATE INDEX sync_schedule_ticks_schedule_idx ON sync_schedule_ticks (schedule, fired_at)`)))
 
+/**
+ * Whether a page had a next one when it was fetched: with its end (`cursor_to`, `key_to`), what a
+ * page activity re-run after a crash needs to return the committed page instead of fetching it again.
+ */
+const pageHasMore = Effect.flatMap(SqlClient.SqlClient, (sql) => sql`ALTER TABLE sync_pages ADD COLUMN has_more boolean NULL`)
+
 /** Every migration, by `<id>_<name>`; append only, never edit one that has shipped. */
 export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>> = {
   "0001_run_history": runHistory,
   "0002_watermarks_dead_letters_changes": stateAndLogs,
   "0003_history_views": views,
-  "0004_schedule_ticks": scheduleTicks
+  "0004_schedule_ticks": scheduleTicks,
+  "0005_page_has_more": pageHasMore
 }
 
 // `PgMigrator.run` is this same runner plus a pg_dump hook, which makes it require FileSystem, Path

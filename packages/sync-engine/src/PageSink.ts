@@ -67,6 +67,8 @@ export interface WriteInput {
   readonly to: Option.Option<Adapter.Position>
   /** Runner that committed the page. */
   readonly node: string
+  /** Whether the source had a page after this one (recorded, for a re-run after a crash). */
+  readonly hasMore?: boolean
   /** Delta: also move the watermark up to `to.cursor` (never down). */
   readonly advanceWatermark: boolean
   /** Missing hard parents fetched by key, upserted first in the same transaction. */
@@ -174,6 +176,7 @@ export const write = (input: WriteInput): Effect.Effect<PageCounts, PageSinkErro
       from: input.from,
       to: input.to,
       advanceWatermark: input.advanceWatermark,
+      hasMore: input.hasMore,
       missing: missingRows(input),
       hasHardReferences: hardReferences(input.entity).length > 0,
       durationMs: input.durationMs

@@ -103,6 +103,28 @@ export const markEntityFinished = (options: {
         WHERE e.run_id = ${options.runId} AND e.entity = ${options.entity}
           AND e.status IN ('pending', 'running')`)
 
+/** A page as committed: where it ended, whether a page followed, and the records it held. */
+export interface CommittedPage {
+  readonly last: Option.Option<{ readonly cursor: Date; readonly key: string }>
+  readonly hasMore: boolean
+  readonly records: number
+}
+
+/** Page `pageNo` of the entity run if it has committed (with its `has_more` recorded), else none. */
+export const committedPage = (runId: string, entity: string, pageNo: number) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql<{ cursor_to: Date | null; key_to: string | null; has_more: boolean; records: number; dead_letters: number }>`
+      SELECT cursor_to, key_to, has_more, records, dead_letters FROM sync_pages
+      WHERE run_id = ${runId} AND entity = ${entity} AND page_no = ${pageNo} AND has_more IS NOT NULL`).pipe(
+    Effect.map((rows) =>
+      Option.map(Option.fromNullable(rows[0]), (row): CommittedPage => ({
+        last: row.cursor_to === null || row.key_to === null ? Option.none() : Option.some({ cursor: row.cursor_to, key: row.key_to }),
+        hasMore: row.has_more,
+        records: row.records + row.dead_letters
+      }))
+    )
+  )
+
 /** Marks every entity run still open as cancelled, and the run itself. */
 export const markCancelled = (runId: string) =>
   Effect.flatMap(SqlClient.SqlClient, (sql) =>

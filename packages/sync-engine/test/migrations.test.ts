@@ -25,7 +25,7 @@ describe("Migrations", () => {
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
         const applied = yield* Migrations.run
-        expect(applied.map(([id]) => id)).toEqual([1, 2, 3, 4])
+        expect(applied.map(([id]) => id)).toEqual([1, 2, 3, 4, 5])
         const found = yield* sql<{ name: string; kind: string }>`
           SELECT table_name AS name, table_type AS kind FROM information_schema.tables
           WHERE table_schema = current_schema() AND table_name LIKE 'sync\\_%' ORDER BY table_name`
@@ -33,7 +33,7 @@ describe("Migrations", () => {
         expect(found.filter((row) => row.kind === "VIEW").map((row) => row.name).sort()).toEqual([...views].sort())
         expect(yield* Migrations.run).toEqual([])
         const [count] = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM ${sql(Migrations.migrationsTable)}`
-        expect(count!.n).toBe(4)
+        expect(count!.n).toBe(5)
       }))
 
     it.effect("the views answer the common questions", () =>
@@ -79,11 +79,11 @@ describe("Migrations", () => {
         Array.from({ length: 4 }, () => Effect.provide(Migrations.run, process())),
         { concurrency: "unbounded" }
       )
-      expect(results.map((applied) => applied.length).sort()).toEqual([0, 0, 0, 4])
+      expect(results.map((applied) => applied.length).sort()).toEqual([0, 0, 0, 5])
       const count = yield* Effect.provide(
         Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ n: number }>`SELECT count(*)::int AS n FROM tidemark_migrations`),
         process()
       )
-      expect(count[0]!.n).toBe(4)
+      expect(count[0]!.n).toBe(5)
     })))
 })

@@ -31,6 +31,8 @@ export interface PageBookkeeping {
   readonly missing: MissingRows
   /** Whether the entity has hard references at all (else no missing-parents bookkeeping). */
   readonly hasHardReferences: boolean
+  /** Whether the source had a next page; none: not known (a page fetched by key). */
+  readonly hasMore: boolean | undefined
   /** Milliseconds to record as the page's duration; none: this statement's own. */
   readonly durationMs: number | undefined
 }
@@ -138,11 +140,11 @@ const pageRow = (sql: SqlClient.SqlClient, page: PageBookkeeping) => {
     : sql`${Math.round(page.durationMs)}::int`
   return sql`page_row AS (
     INSERT INTO sync_pages (run_id, entity, page_no, org_id, adapter, records, inserted, updated, unchanged,
-      dead_letters, cursor_from, key_from, cursor_to, key_to, node, duration_ms)
+      dead_letters, cursor_from, key_from, cursor_to, key_to, has_more, node, duration_ms)
     SELECT ${page.runId}, ${page.entity}, ${page.pageNo}, ${page.orgId}, ${page.adapter}, ${records},
       a.inserted, a.updated, ${records} - a.inserted - a.updated, ${page.invalid.length},
       ${from?.cursor.toISOString() ?? null}::timestamptz, ${from?.key ?? null}, ${to?.cursor.toISOString() ?? null}::timestamptz,
-      ${to?.key ?? null}, ${page.node}, ${duration}
+      ${to?.key ?? null}, ${page.hasMore ?? null}::boolean, ${page.node}, ${duration}
     FROM applied a
     ON CONFLICT (run_id, entity, page_no) DO UPDATE SET
       records = EXCLUDED.records,
@@ -151,7 +153,7 @@ const pageRow = (sql: SqlClient.SqlClient, page: PageBookkeeping) => {
       unchanged = greatest(EXCLUDED.records - sync_pages.inserted - EXCLUDED.inserted - sync_pages.updated - EXCLUDED.updated, 0),
       dead_letters = EXCLUDED.dead_letters,
       cursor_from = EXCLUDED.cursor_from, key_from = EXCLUDED.key_from,
-      cursor_to = EXCLUDED.cursor_to, key_to = EXCLUDED.key_to,
+      cursor_to = EXCLUDED.cursor_to, key_to = EXCLUDED.key_to, has_more = EXCLUDED.has_more,
       node = EXCLUDED.node, duration_ms = EXCLUDED.duration_ms,
       attempts = sync_pages.attempts + 1, committed_at = now()
     RETURNING records, inserted, updated, unchanged, dead_letters, attempts
