@@ -1,8 +1,9 @@
 /**
  * One entity of one run, as a durable workflow: a start activity that fixes where to begin, one
  * activity per page (fetch, validate, transform, upsert, advance the cursor, all committed in one
- * transaction), and a finish activity (deletions, watermark, history). After a crash the workflow
- * resumes on any node from the last committed page; only the page in flight is fetched again.
+ * transaction), and a finish activity (deletions, watermark, history). A partition's page activities
+ * overlap, pages still committing in order (see PageChain). After a crash the workflow resumes on any
+ * node from the last committed page; only pages in flight that had not committed are fetched again.
  */
 import { SqlClient } from "@effect/sql"
 import { Activity, Workflow } from "@effect/workflow"
@@ -306,10 +307,10 @@ export const layer = EntitySyncWorkflow.toLayer(Effect.fn(function*(p) {
     }
     const count = start.partitions.length
     // Page numbers interleave the partitions (1, 1+count, ... for the first), so each is unique.
-    // Two pages of a partition are in flight at once: page n+1's activity is journaled, and its page
-    // fetched, while page n is written (see PageChain). Every page before those two has its activity
-    // journaled, so after a crash only those two can have committed unjournaled: the first two page
-    // activities a process runs live look for their commit first.
+    // PAGES_IN_FLIGHT pages of a partition are in flight at once: page n+1's activity is journaled,
+    // and its page fetched, while page n is written (see PageChain). Every page before them has its
+    // activity journaled, so after a crash only they can have committed unjournaled: the first
+    // PAGES_IN_FLIGHT page activities a process runs live look for their commit first.
     const readPartition = (partition: EntityPlan.Partition, index: number) =>
       Effect.gen(function*() {
         const chain = PageChain.make(PAGES_IN_FLIGHT)
