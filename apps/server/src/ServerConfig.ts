@@ -32,6 +32,8 @@ export interface ServerConfig {
   /** `token=org[:admin],…`: bearer tokens of the dashboard API. */
   readonly apiTokens: Redacted.Redacted
   readonly pageSize: number
+  /** Rows a node holds at once over all its pages (see `EngineConfigShape.maxRowsInFlight`). */
+  readonly maxRowsInFlight: Option.Option<number>
   /** Shard lock expiry in seconds: how long a dead node's work waits before another takes it. */
   readonly shardLockExpirationSeconds: number
   /** How long the dashboard overview may be served from its snapshot when nothing changed (0: never). */
@@ -55,6 +57,7 @@ export const ServerConfig: Config.Config<ServerConfig> = Config.all({
   webhookSecret: Config.redacted("WEBHOOK_SECRET").pipe(Config.withDefault(Redacted.make("tidemark-webhook-secret"))),
   apiTokens: Config.redacted("API_TOKENS").pipe(Config.withDefault(Redacted.make("demo-token=demo:admin"))),
   pageSize: Config.integer("PAGE_SIZE").pipe(Config.withDefault(2000)),
+  maxRowsInFlight: Config.option(Config.integer("MAX_ROWS_IN_FLIGHT")),
   shardLockExpirationSeconds: Config.integer("SHARD_LOCK_EXPIRATION_SECONDS").pipe(Config.withDefault(10)),
   overviewMaxAgeMillis: Config.integer("OVERVIEW_MAX_AGE_MS").pipe(Config.withDefault(1000))
 })

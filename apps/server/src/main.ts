@@ -112,6 +112,7 @@ const SchedulesLive = Layer.unwrapEffect(Effect.map(ServerConfig, (config) =>
 const EngineConfigLive = Layer.unwrapEffect(Effect.map(ServerConfig, (config) =>
   EngineConfig.layer({
     pageSize: config.pageSize,
+    ...Option.match(config.maxRowsInFlight, { onNone: () => ({}), onSome: (maxRowsInFlight) => ({ maxRowsInFlight }) }),
     ...Option.match(config.nodeName, { onNone: () => ({}), onSome: (nodeName) => ({ nodeName }) })
   })))
 

@@ -4,7 +4,7 @@
  * so that its peak RSS is the sync's alone, and so that it has a core of its own as a real node would.
  *
  *   DATABASE_URL=…  ITSM_BASE_URL=…  [PAGE_SIZE=2000]  [RATE_LIMIT_RPS=10]  [FULL_SYNC_PARTITIONS=4] \
- *   [MAX_ROWS_IN_FLIGHT=8000]  [MEMORY_TRACE=/tmp/memory]  [CPU_PROFILE=/tmp/profile] \
+ *   [MAX_ROWS_IN_FLIGHT=4000]  [MEMORY_TRACE=/tmp/memory]  [CPU_PROFILE=/tmp/profile] \
  *     node --import tsx sync-bench-node.ts
  *
  * Protocol (stdout lines starting with `@@bench `; every other stdout line is a log line):
