@@ -103,9 +103,15 @@ export const upsertExpressions = (sql: SqlClient.SqlClient, target: UpsertTarget
     )`
 }
 
-/** The page's records as the upsert binds them: one version per key. */
+const byKey = (a: Adapter.SourceRecord, b: Adapter.SourceRecord) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)
+
+/**
+ * The page's records as the upsert binds them: one version per key, in key order. A page arrives in
+ * cursor order, which scatters its keys over the primary key's index; in key order the upsert's
+ * conflict checks walk that index from one end to the other.
+ */
 export const bindRecords = (table: CacheTables.CacheTable, records: ReadonlyArray<Adapter.SourceRecord>) =>
-  CacheTables.bind(table, latestPerKey(records))
+  CacheTables.bind(table, [...latestPerKey(records)].sort(byKey))
 
 /** The upsert as a statement of its own, returning how many rows it inserted and updated. */
 export const upsertInto = (sql: SqlClient.SqlClient, target: UpsertTarget, records: ReadonlyArray<Adapter.SourceRecord>) =>
