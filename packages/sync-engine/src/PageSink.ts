@@ -16,6 +16,20 @@ type AnyEntityDefinition = EntityDefinition.AnyEntityDefinition
 
 export { latestPerKey }
 
+/**
+ * An error's message with those of its causes: a failed statement's own message ("Failed to execute
+ * statement") says nothing; the database's, its cause, says what was refused and why.
+ */
+const reasonOf = (error: unknown): string => {
+  const messages: Array<string> = []
+  for (let current: unknown = error; current !== undefined && messages.length < 4;) {
+    const message = current instanceof Error ? current.message : String(current)
+    if (message !== "" && !messages.includes(message)) messages.push(message)
+    current = current instanceof Error ? current.cause : undefined
+  }
+  return messages.join(": ")
+}
+
 export class PageSinkError extends Schema.TaggedError<PageSinkError>()("PageSinkError", {
   operation: Schema.Literal("write", "upsert", "applyDeletions", "missingHardParents"),
   orgId: Schema.String,
@@ -27,7 +41,7 @@ export class PageSinkError extends Schema.TaggedError<PageSinkError>()("PageSink
   cause: Schema.Defect
 }) {
   override get message() {
-    const reason = this.cause instanceof Error ? this.cause.message : String(this.cause)
+    const reason = reasonOf(this.cause)
     const page = this.pageNo === null ? "" : ` page ${this.pageNo}`
     return `${this.operation} of ${this.adapter}/${this.orgId}/${this.entity}${page} (table ${this.table}` +
       `${this.runId === null ? "" : `, run ${this.runId}`}) failed: ${reason}`

@@ -18,6 +18,12 @@ const PAGE_SIZE = 50
 /** A source timestamp ("2026-06-01 12:00:00", UTC) as a Date. */
 const sourceTime = (value: string) => new Date(`${value.replace(" ", "T")}Z`)
 
+/** The source's users in the order a sync reads them: (sys_updated_on, sys_id). */
+const usersInKeysetOrder = Effect.map(truthOf("sys_user"), (users) =>
+  [...users].sort((a, b) =>
+    a.sys_updated_on! < b.sys_updated_on! ? -1 : a.sys_updated_on! > b.sys_updated_on! ? 1 : a.sys_id! < b.sys_id! ? -1 : 1
+  ))
+
 layer(
   SyncFixture.layer({ prefix: "pageorder", engine: { pageSize: PAGE_SIZE, fullSyncPartitions: 1 } }),
   { excludeTestServices: true, timeout: "180 seconds" }
@@ -80,11 +86,9 @@ layer(
       const sim = yield* ItsmSimulator.ItsmSimulator
       const sql = yield* SqlClient.SqlClient
       const runId = "recheck-committed"
-      // The source's users in keyset order; an earlier process committed the first page of the run and
-      // died before its activity was journaled (written here as that process would have).
-      const users = [...(yield* truthOf("sys_user"))].sort((a, b) =>
-        a.sys_updated_on! < b.sys_updated_on! ? -1 : a.sys_updated_on! > b.sys_updated_on! ? 1 : a.sys_id! < b.sys_id! ? -1 : 1
-      )
+      // An earlier process committed the first page of the run and died before its activity was
+      // journaled (written here as that process would have).
+      const users = yield* usersInKeysetOrder
       const firstPage = users.slice(0, PAGE_SIZE)
       const end = firstPage.at(-1)!
       yield* sql`INSERT INTO sync_pages (run_id, entity, page_no, org_id, adapter, records, inserted, cursor_to, key_to, has_more)
@@ -105,5 +109,34 @@ layer(
       const cached = (yield* cacheOf("sys_user")).map((row) => row.key)
       expect(cached).toEqual(users.slice(PAGE_SIZE).map((user) => user.sys_id!).sort())
       expect(result.entityRuns.find((run) => run.entity === "sys_user")?.records).toBe(users.length)
+    }))
+
+  it.effect("a page that fails to commit stops its partition: the page after it, already fetched, is not written", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const runId = "page-fails"
+      const users = yield* usersInKeysetOrder
+      // A real fault in Postgres: the cache refuses one record of the second page.
+      const refused = users[PAGE_SIZE + 10]!.sys_id!
+      yield* sql`DELETE FROM ${sql("cache_itsm_sys_user")} WHERE org_id = ${ORG}`
+      yield* sql.unsafe(`CREATE FUNCTION refuse_one_user() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'refused by the test: %', NEW.key; END $$`)
+      yield* sql.unsafe(`CREATE TRIGGER refuse_one_user BEFORE INSERT ON cache_itsm_sys_user
+        FOR EACH ROW WHEN (NEW.key = '${refused}') EXECUTE FUNCTION refuse_one_user()`)
+      const result = yield* Effect.gen(function*() {
+        const engine = yield* SyncEngine
+        yield* engine.startRun(new StartRunRequest({ orgId: ORG, adapter: "itsm", syncType: "full", entities: ["sys_user"], runId }))
+        return yield* awaitRun(runId)
+      }).pipe(Effect.ensuring(Effect.orDie(sql.unsafe(`DROP TRIGGER refuse_one_user ON cache_itsm_sys_user;
+        DROP FUNCTION refuse_one_user()`))))
+      const user = result.entityRuns.find((run) => run.entity === "sys_user")!
+      expect(user.status).toBe("failed")
+      expect(user.error).toContain(`refused by the test: ${refused}`)
+      const pages = yield* sql<{ page_no: number }>`
+        SELECT page_no FROM sync_pages WHERE run_id = ${runId} AND entity = 'sys_user' ORDER BY page_no`
+      expect(pages.map((page) => page.page_no)).toEqual([1])
+      expect((yield* cacheOf("sys_user")).map((row) => row.key)).toEqual(
+        users.slice(0, PAGE_SIZE).map((user) => user.sys_id!).sort()
+      )
     }))
 })
