@@ -11,6 +11,7 @@ import { Effect, Option, Schema } from "effect"
 import * as CacheTables from "./CacheTables.js"
 import { latestPerKey, upsertInto } from "./internal/cacheUpsert.js"
 import { type MissingRows, pageStatement } from "./internal/pageStatement.js"
+import * as ServerFeatures from "./internal/serverFeatures.js"
 
 type AnyEntityDefinition = EntityDefinition.AnyEntityDefinition
 
@@ -124,8 +125,11 @@ export const upsert = (
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const table = CacheTables.describe(input.adapter, input.entity)
-    const target = { orgId: input.orgId, adapter: input.adapter, runId: Option.getOrNull(input.runId), table }
-    return yield* sql.withTransaction(upsertInto(sql, target, input.records)).pipe(
+    const runId = Option.getOrNull(input.runId)
+    return yield* ServerFeatures.previousValues(sql).pipe(
+      Effect.flatMap((previousValues) =>
+        sql.withTransaction(upsertInto(sql, { orgId: input.orgId, adapter: input.adapter, runId, table, previousValues }, input.records))
+      ),
       Effect.mapError((cause) =>
         new PageSinkError({
           operation: "upsert",
@@ -133,7 +137,7 @@ export const upsert = (
           adapter: input.adapter,
           entity: input.entity.name,
           table: table.name,
-          runId: target.runId,
+          runId,
           pageNo: null,
           cause
         })
@@ -178,6 +182,7 @@ export const write = (input: WriteInput): Effect.Effect<PageCounts, PageSinkErro
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const table = CacheTables.describe(input.adapter, input.entity)
+    const previousValues = yield* ServerFeatures.previousValues(sql)
     const statement = pageStatement(sql, table, {
       orgId: input.orgId,
       adapter: input.adapter,
@@ -191,6 +196,7 @@ export const write = (input: WriteInput): Effect.Effect<PageCounts, PageSinkErro
       to: input.to,
       advanceWatermark: input.advanceWatermark,
       hasMore: input.hasMore,
+      previousValues,
       missing: missingRows(input),
       hasHardReferences: hardReferences(input.entity).length > 0,
       durationMs: input.durationMs
@@ -199,7 +205,7 @@ export const write = (input: WriteInput): Effect.Effect<PageCounts, PageSinkErro
     const [counts] = parents.length === 0 ? yield* statement : yield* sql.withTransaction(Effect.gen(function*() {
       for (const parent of parents) {
         const parentTable = CacheTables.describe(input.adapter, parent.entity)
-        yield* upsertInto(sql, { orgId: input.orgId, adapter: input.adapter, runId: input.runId, table: parentTable }, parent.records)
+        yield* upsertInto(sql, { orgId: input.orgId, adapter: input.adapter, runId: input.runId, table: parentTable, previousValues }, parent.records)
       }
       return yield* statement
     }))

@@ -6,6 +6,8 @@ import { inject } from "vitest"
 import * as CacheTables from "../src/CacheTables.js"
 import * as Database from "../src/Database.js"
 import * as Migrations from "../src/Migrations.js"
+import { upsertInto } from "../src/internal/cacheUpsert.js"
+import * as ServerFeatures from "../src/internal/serverFeatures.js"
 import * as PageSink from "../src/PageSink.js"
 import { ADAPTER, at, child, childRecord, manifest, parent, parentRecord } from "./sink-manifest.js"
 
@@ -209,6 +211,42 @@ describe("PageSink", () => {
         expect(revived).toMatchObject({ inserted: 1, updated: 0 })
         expect(yield* cacheRow("org-delete", "p1")).toMatchObject({ deleted_at: null, source_updated_at: at(4) })
         expect((yield* changesOf("org-delete")).at(-1)).toMatchObject({ key: "p1", op: "insert", previous: null })
+      }))
+
+    it.effect("both ways of reading the replaced values (PostgreSQL 18's RETURNING old, a lookup before it) log the same changes", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        // This server is 18 or newer, so the sink itself takes the first way; the second is forced here.
+        expect(yield* ServerFeatures.previousValues(sql)).toBe("returning")
+        const table = CacheTables.describe(ADAPTER, parent)
+        const logged: Record<string, unknown> = {}
+        for (const previousValues of ["returning", "lookup"] as const) {
+          const orgId = `org-previous-${previousValues}`
+          const target = { orgId, adapter: ADAPTER, runId: `run-${orgId}`, table, previousValues }
+          const steps = [
+            [parentRecord("p1", 1), parentRecord("p2", 1)], // two inserts
+            [parentRecord("p1", 2), parentRecord("p2", 1), parentRecord("p3", 0)], // an update, a re-delivery, an insert
+            [parentRecord("p1", 1, { name: "older" })] // an older version: nothing
+          ]
+          const counts = []
+          for (const records of steps) counts.push(yield* upsertInto(sql, target, records))
+          yield* sql`UPDATE ${sql(parentTable)} SET deleted_at = ${at(3)} WHERE org_id = ${orgId} AND key = 'p2'`
+          counts.push(yield* upsertInto(sql, target, [parentRecord("p2", 4)])) // revived: an insert
+          expect(counts, previousValues).toEqual([
+            { inserted: 2, updated: 0 },
+            { inserted: 1, updated: 1 },
+            { inserted: 0, updated: 0 },
+            { inserted: 1, updated: 0 }
+          ])
+          const changes = yield* changesOf(orgId)
+          expect(changes.map((change) => [change.key, change.op]), previousValues).toEqual([
+            ["p1", "insert"], ["p2", "insert"], ["p1", "update"], ["p3", "insert"], ["p2", "insert"]
+          ])
+          expect(changes[2]!.previous, previousValues).toEqual(parentRecord("p1", 1).raw)
+          expect(changes[4]!.previous, previousValues).toBeNull()
+          logged[previousValues] = changes.map(({ current, key, op, previous }) => ({ current, key, op, previous }))
+        }
+        expect(logged.lookup).toEqual(logged.returning)
       }))
 
     it.effect("missing hard parents: listed, fetched ones stored first, the ones the source lacks recorded", () =>

@@ -6,6 +6,7 @@ import type { SqlClient } from "@effect/sql"
 import type { Adapter } from "@tidemark/adapter-core"
 import { Effect } from "effect"
 import * as CacheTables from "../CacheTables.js"
+import type { PreviousValues } from "./serverFeatures.js"
 
 /**
  * One version per key, the one with the greatest cursor (the later one in the page on a tie):
@@ -27,6 +28,8 @@ export interface UpsertTarget {
   readonly adapter: string
   readonly runId: string | null
   readonly table: CacheTables.CacheTable
+  /** How the change log gets the values the upsert replaced (see `serverFeatures`). */
+  readonly previousValues: PreviousValues
 }
 
 /**
@@ -50,11 +53,13 @@ export const rowsFrom = (sql: SqlClient.SqlClient, table: CacheTables.CacheTable
  * version never overwrites a newer one and an identical re-delivery writes nothing, while a row
  * soft-deleted earlier comes back (logged as an insert).
  *
- * `before` reads the cache table inside the same statement, so it sees the rows as they were before
- * it (every part of a statement shares one snapshot): the values the change log needs for `update`.
- * It is one materialized lookup of the page's keys, not a subquery per written row: a statement is
- * planned once, and a full sync plans its first pages on a table without statistics, where Postgres
- * chose any `(org_id, …)` index, or a sequential scan, for the per-row lookup; as the other partitions
+ * The change log needs, for an `update`, the live row it replaced. On PostgreSQL 18 the upsert
+ * returns it (`RETURNING old.*`: the version it actually replaced, found by the same probe of the
+ * primary key). Before 18, `before` reads the cache table inside the same statement, so it sees the
+ * rows as they were before it (every part of a statement shares one snapshot). It is one
+ * materialized lookup of the page's keys, not a subquery per written row: a statement is planned
+ * once, and a full sync plans its first pages on a table without statistics, where Postgres chose
+ * any `(org_id, …)` index, or a sequential scan, for the per-row lookup; as the other partitions
  * filled the table, that one statement scanned it again for every row (seen: one page running for
  * minutes). A lookup per page can at worst scan the table once; with statistics it is a primary-key
  * probe per key. (As a plain join, the planner hashed every row of the org on each page.)
@@ -71,11 +76,7 @@ export const upsertExpressions = (sql: SqlClient.SqlClient, target: UpsertTarget
       sql`${sql(name)} = EXCLUDED.${sql(name)}`
     )
   )
-  return sql`
-    input AS (
-      SELECT * FROM ROWS FROM (${sources}) AS i (${nameList})
-    ),
-    written AS (
+  const upsert = sql`
       INSERT INTO ${sql(table.name)} AS c (org_id, ${nameList})
       SELECT ${orgId}, ${nameList} FROM input
       ON CONFLICT (org_id, key) DO UPDATE SET ${assignments}, synced_at = now(), deleted_at = NULL
@@ -83,7 +84,15 @@ export const upsertExpressions = (sql: SqlClient.SqlClient, target: UpsertTarget
           AND (EXCLUDED.source_updated_at IS NOT NULL OR c.raw IS DISTINCT FROM EXCLUDED.raw OR c.deleted_at IS NOT NULL))
         OR c.source_updated_at < EXCLUDED.source_updated_at
         OR (c.source_updated_at = EXCLUDED.source_updated_at
-          AND (c.raw IS DISTINCT FROM EXCLUDED.raw OR c.deleted_at IS NOT NULL))
+          AND (c.raw IS DISTINCT FROM EXCLUDED.raw OR c.deleted_at IS NOT NULL))`
+  // A soft-deleted row that comes back is logged as an insert: it had no live value to replace.
+  const previous = target.previousValues === "returning"
+    ? sql`previous AS (
+      ${upsert}
+      RETURNING c.key, c.raw, c.source_updated_at, CASE WHEN old.deleted_at IS NULL THEN old.raw END AS previous
+    )`
+    : sql`written AS (
+      ${upsert}
       RETURNING c.key, c.raw, c.source_updated_at
     ),
     before AS MATERIALIZED (
@@ -93,7 +102,12 @@ export const upsertExpressions = (sql: SqlClient.SqlClient, target: UpsertTarget
     previous AS (
       SELECT w.key, w.raw, w.source_updated_at, b.raw AS previous
       FROM written w LEFT JOIN before b ON b.key = w.key
+    )`
+  return sql`
+    input AS (
+      SELECT * FROM ROWS FROM (${sources}) AS i (${nameList})
     ),
+    ${previous},
     changes AS (
       INSERT INTO sync_changes (org_id, adapter, entity, key, op, previous, current, source_updated_at, run_id)
       SELECT ${orgId}, ${target.adapter}, ${table.entity}, key,

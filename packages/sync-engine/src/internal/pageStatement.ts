@@ -14,6 +14,7 @@ import type { Adapter, SourceError } from "@tidemark/adapter-core"
 import { Option } from "effect"
 import * as CacheTables from "../CacheTables.js"
 import { bindRecords, upsertExpressions } from "./cacheUpsert.js"
+import type { PreviousValues } from "./serverFeatures.js"
 
 export interface PageBookkeeping {
   readonly orgId: string
@@ -31,6 +32,8 @@ export interface PageBookkeeping {
   readonly missing: MissingRows
   /** Whether the entity has hard references at all (else no missing-parents bookkeeping). */
   readonly hasHardReferences: boolean
+  /** How the upsert gets the values it replaced (see `serverFeatures`). */
+  readonly previousValues: PreviousValues
   /** Whether the source had a next page; none: not known (a page fetched by key). */
   readonly hasMore: boolean | undefined
   /** Milliseconds to record as the page's duration; none: this statement's own. */
@@ -165,7 +168,11 @@ export const pageStatement = (sql: SqlClient.SqlClient, table: CacheTables.Cache
   const upsert = page.records.length === 0
     ? [sql`applied AS (SELECT 0 AS inserted, 0 AS updated)`]
     : [
-      upsertExpressions(sql, { orgId: page.orgId, adapter: page.adapter, runId: page.runId, table }, bindRecords(table, page.records)),
+      upsertExpressions(
+        sql,
+        { orgId: page.orgId, adapter: page.adapter, runId: page.runId, table, previousValues: page.previousValues },
+        bindRecords(table, page.records)
+      ),
       sql`applied AS (
         SELECT count(*) FILTER (WHERE op = 'insert')::int AS inserted,
                count(*) FILTER (WHERE op = 'update')::int AS updated
