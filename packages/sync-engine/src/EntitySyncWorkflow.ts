@@ -93,7 +93,7 @@ interface PageSlot {
   readonly ordinal: number
   readonly index: number
   readonly partition: EntityPlan.Partition
-  /** The run's first page of a delta: it starts a lookback before the watermark. */
+  /** The partition's first page of a delta: it starts a lookback before the watermark. */
   readonly lookback: boolean
 }
 
@@ -106,8 +106,7 @@ const pageStep = (p: Payload, mode: EntityPlan.Plan["mode"], slot: PageSlot, cha
       const committed = yield* RunHistory.committedPage(p.runId, p.entity, pageNo)
       if (Option.isSome(committed)) {
         const { hasMore, last, records } = committed.value
-        yield* chain.settleFetched(ordinal, Option.some({ last, hasMore }))
-        yield* chain.settleCommitted(ordinal, true)
+        yield* chain.settle(ordinal, Option.some({ last, hasMore }))
         return { last, hasMore, records }
       }
     }
@@ -176,7 +175,7 @@ const pageStep = (p: Payload, mode: EntityPlan.Plan["mode"], slot: PageSlot, cha
       ))
   }).pipe(
     // Whatever this attempt did not settle, it will not: the page after it must not wait for it.
-    Effect.ensuring(Effect.zipRight(chain.settleFetched(slot.ordinal, Option.none()), chain.settleCommitted(slot.ordinal, false))),
+    Effect.ensuring(chain.settle(slot.ordinal, Option.none())),
     Effect.withSpan("EntitySync.page", { attributes: { entity: p.entity, page: slot.pageNo } })
   )
 
@@ -326,15 +325,8 @@ export const layer = EntitySyncWorkflow.toLayer(Effect.fn(function*(p) {
           return activity(`page-${slot.pageNo}`, PageResult, p, pageStep(p, start.mode, slot, chain)).pipe(
             Effect.withSpan("EntitySync.pageActivity", { attributes: { entity: p.entity, page: slot.pageNo } }),
             // A journaled result (a replay) tells the chain what the page's own activity would have.
-            Effect.tap((result) =>
-              Effect.zipRight(
-                chain.settleFetched(ordinal, Option.some({ last: result.last, hasMore: result.hasMore })),
-                chain.settleCommitted(ordinal, true)
-              )
-            ),
-            Effect.onError(() =>
-              Effect.zipRight(chain.settleFetched(ordinal, Option.none()), chain.settleCommitted(ordinal, false))
-            ),
+            Effect.tap((result) => chain.settle(ordinal, Option.some({ last: result.last, hasMore: result.hasMore }))),
+            Effect.onError(() => chain.settle(ordinal, Option.none())),
             Effect.fork
           )
         }

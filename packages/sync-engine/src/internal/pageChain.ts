@@ -32,6 +32,8 @@ export interface PageChain {
   readonly committed: (n: number) => Effect.Effect<boolean>
   readonly settleFetched: (n: number, end: Option.Option<PageEnd>) => Effect.Effect<void>
   readonly settleCommitted: (n: number, committed: boolean) => Effect.Effect<void>
+  /** Both facts at once: a page committed with this end, or (none) a page that will never commit. */
+  readonly settle: (n: number, end: Option.Option<PageEnd>) => Effect.Effect<void>
   /** Drops what is known of pages before `n` (nobody waits for them any more). */
   readonly forgetBefore: (n: number) => void
   /**
@@ -56,11 +58,16 @@ export const make = (recheckFirst: number): PageChain => {
     }
     return facts
   }
+  const settleFetched = (n: number, end: Option.Option<PageEnd>) =>
+    Effect.asVoid(Effect.suspend(() => Deferred.succeed(factsOf(n).fetched, end)))
+  const settleCommitted = (n: number, committed: boolean) =>
+    Effect.asVoid(Effect.suspend(() => Deferred.succeed(factsOf(n).committed, committed)))
   return {
     fetched: (n) => Effect.suspend(() => Deferred.await(factsOf(n).fetched)),
     committed: (n) => Effect.suspend(() => Deferred.await(factsOf(n).committed)),
-    settleFetched: (n, end) => Effect.asVoid(Effect.suspend(() => Deferred.succeed(factsOf(n).fetched, end))),
-    settleCommitted: (n, committed) => Effect.asVoid(Effect.suspend(() => Deferred.succeed(factsOf(n).committed, committed))),
+    settleFetched,
+    settleCommitted,
+    settle: (n, end) => Effect.zipRight(settleFetched(n, end), settleCommitted(n, Option.isSome(end))),
     forgetBefore: (n) => {
       for (const page of pages.keys()) {
         if (page < n) pages.delete(page)
