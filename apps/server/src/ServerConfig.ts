@@ -7,6 +7,8 @@ import { Config, Option, Redacted } from "effect"
 export interface ServerConfig {
   /** Where the embedded Postgres keeps its data (without DATABASE_URL); default `.data/postgres`. */
   readonly dataDir: Option.Option<string>
+  /** `shared_buffers` of the embedded Postgres; default a quarter of memory within 512 MB–8 GB. */
+  readonly postgresSharedBuffers: Option.Option<string>
   /** HTTP port of the API, RPC, web page, health and metrics. */
   readonly port: number
   /** Org whose source this node syncs (one ITSM instance per org). */
@@ -42,6 +44,12 @@ export interface ServerConfig {
 
 export const ServerConfig: Config.Config<ServerConfig> = Config.all({
   dataDir: Config.option(Config.string("TIDEMARK_DATA_DIR")),
+  postgresSharedBuffers: Config.option(
+    Config.string("POSTGRES_SHARED_BUFFERS").pipe(Config.validate({
+      message: "expected a size as Postgres writes it: a whole number and kB, MB, GB or TB (for example 2GB)",
+      validation: (size) => /^[1-9][0-9]*(kB|MB|GB|TB)$/.test(size)
+    }))
+  ),
   port: Config.integer("PORT").pipe(Config.withDefault(8080)),
   orgId: Config.string("ORG_ID").pipe(Config.withDefault("demo")),
   itsmBaseUrl: Config.option(Config.string("ITSM_BASE_URL")),

@@ -199,7 +199,10 @@ const Live = HttpLive.pipe(
   Layer.provideMerge(EngineConfigLive),
   Layer.provideMerge(SourceLive),
   Layer.provideMerge(Layer.unwrapEffect(Effect.map(ServerConfig, (config) =>
-    Database.layer({ embeddedDataDir: Option.getOrElse(config.dataDir, () => defaultDataDir) }))))
+    Database.layer({
+      embeddedDataDir: Option.getOrElse(config.dataDir, () => defaultDataDir),
+      ...Option.match(config.postgresSharedBuffers, { onNone: () => ({}), onSome: (sharedBuffers) => ({ sharedBuffers }) })
+    }))))
 )
 
 NodeRuntime.runMain(program.pipe(Effect.provide(Live)))

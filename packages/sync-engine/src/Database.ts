@@ -12,6 +12,8 @@ export interface DatabaseOptions {
   readonly embeddedDataDir: string
   /** Pool size; default 20. */
   readonly maxConnections?: number
+  /** `shared_buffers` of the embedded server; default `EmbeddedPostgres.defaultSharedBuffers()`. */
+  readonly sharedBuffers?: string
   readonly onLog?: (line: string) => void
 }
 
@@ -23,6 +25,7 @@ export const resolveUrl = (options: DatabaseOptions) =>
     const running = yield* EmbeddedPostgres.start({
       dataDir: options.embeddedDataDir,
       persistent: true,
+      ...(options.sharedBuffers === undefined ? {} : { sharedBuffers: options.sharedBuffers }),
       ...(options.onLog ? { onLog: options.onLog } : {})
     })
     return Redacted.make(running.url)

@@ -33,9 +33,8 @@ export interface EmbeddedPostgresOptions {
    */
   readonly unsafeFast?: boolean
   /**
-   * Postgres's `shared_buffers`. Default `512MB`: Postgres's own 128 MB holds the indexes of a cache
-   * of a few hundred thousand rows, and a delta into a million-row cache then reads index pages from
-   * the OS cache on every page (measured in `bench:sync` sync.delta_scaling).
+   * Postgres's `shared_buffers`, as Postgres writes sizes (`2GB`, `512MB`). Default
+   * `defaultSharedBuffers()`: a quarter of the machine's memory, within 512 MB and 8 GB.
    */
   readonly sharedBuffers?: string
   /** Receives the server's log lines; default: dropped. */
@@ -48,6 +47,26 @@ export interface RunningPostgres {
   readonly port: number
   readonly dataDir: string
 }
+
+const MB = 1024 * 1024
+
+/**
+ * Postgres's own sizing advice for a server that holds the data: a quarter of memory, here of the
+ * memory this process may use (its cgroup limit when lower than the machine's). At least 512 MB
+ * (Postgres's 128 MB cannot hold the indexes of a few hundred thousand rows), at most 8 GB (an
+ * embedded server shares its machine). A cache that does not fit makes a delta evict dirty buffers,
+ * writing them itself, and read pages back: the cost of a delta then grows with the table, not
+ * with the changes (`bench:sync` sync.delta_scaling, docs/benchmarks.md). Shared memory is only
+ * taken as pages are used, so a small database does not hold the whole size.
+ */
+export const sharedBuffersFor = (totalBytes: number, constrainedBytes: number): string => {
+  const available = constrainedBytes > 0 && constrainedBytes < totalBytes ? constrainedBytes : totalBytes
+  const quarterMb = Math.floor(available / 4 / MB)
+  return `${Math.min(8 * 1024, Math.max(512, quarterMb))}MB`
+}
+
+/** `sharedBuffersFor` this machine and process. */
+export const defaultSharedBuffers = (): string => sharedBuffersFor(Os.totalmem(), process.constrainedMemory())
 
 const USER = "postgres"
 const PASSWORD = "tidemark"
@@ -119,7 +138,7 @@ export const start = (options: EmbeddedPostgresOptions) =>
         "-c",
         "max_connections=300",
         "-c",
-        `shared_buffers=${options.sharedBuffers ?? "512MB"}`,
+        `shared_buffers=${options.sharedBuffers ?? defaultSharedBuffers()}`,
         ...fast
       ],
       onLog: options.onLog ?? (() => {}),

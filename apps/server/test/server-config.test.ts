@@ -1,0 +1,28 @@
+import { describe, expect, it } from "@effect/vitest"
+import { ConfigProvider, Effect, Either, Option } from "effect"
+import { ServerConfig } from "../src/ServerConfig.js"
+
+const load = (env: Record<string, string>) =>
+  Effect.either(Effect.withConfigProvider(ServerConfig, ConfigProvider.fromMap(new Map(Object.entries(env)))))
+
+describe("ServerConfig", () => {
+  it.effect("takes POSTGRES_SHARED_BUFFERS as a Postgres size, none by default", () =>
+    Effect.gen(function*() {
+      const byDefault = yield* load({})
+      expect(Either.map(byDefault, (config) => config.postgresSharedBuffers)).toEqual(Either.right(Option.none()))
+      const set = yield* load({ POSTGRES_SHARED_BUFFERS: "2GB" })
+      expect(Either.map(set, (config) => config.postgresSharedBuffers)).toEqual(Either.right(Option.some("2GB")))
+    }))
+
+  it.effect("refuses a shared_buffers size Postgres would not read, naming the variable", () =>
+    Effect.gen(function*() {
+      for (const bad of ["2 GB", "lots", "2gb", "0MB", "1.5GB"]) {
+        const result = yield* load({ POSTGRES_SHARED_BUFFERS: bad })
+        expect(Either.isLeft(result)).toBe(true)
+        if (Either.isLeft(result)) {
+          expect(String(result.left)).toContain("POSTGRES_SHARED_BUFFERS")
+          expect(String(result.left)).toContain("for example 2GB")
+        }
+      }
+    }))
+})
