@@ -12,6 +12,14 @@ import * as Database from "../src/Database.js"
 import { freePort } from "../src/EmbeddedPostgres.js"
 import { pollUntil, startNode } from "./fixtures/SyncNodeProcess.js"
 
+/** A run's status, pages per node, and the entities node-b is syncing (comma-separated, or null). */
+interface RunProgress {
+  readonly status: string | null
+  readonly a_pages: number
+  readonly b_pages: number
+  readonly b_running: string | null
+}
+
 const ENTITIES = ["sys_user", "sys_user_group", "cmdb_ci", "change_request", "problem", "em_event", "incident"]
 
 describe("two nodes", () => {
@@ -22,35 +30,52 @@ describe("two nodes", () => {
         "--seed", "9", "--scale", "demo", "--incidents", "4000", "--latency-ms", "40", "--base-time", "2026-06-01 12:00:00"
       ])
       const sql = yield* PgClient.make({ url: db.url, maxConnections: 2 })
-      const env = { DATABASE_URL: Redacted.value(db.url), ITSM_BASE_URL: sim.url, PAGE_SIZE: "100" }
+      const env = { DATABASE_URL: Redacted.value(db.url), ITSM_BASE_URL: sim.url, PAGE_SIZE: "50" }
       const portA = yield* Effect.orDie(freePort)
       const portB = yield* Effect.orDie(freePort)
       // B first, so that both runners are registered before the run starts on A.
       const nodeB = yield* startNode({ ...env, RUNNER_PORT: String(portB), NODE_NAME: "node-b" })
-      yield* startNode({ ...env, RUNNER_PORT: String(portA), NODE_NAME: "node-a", START_RUN_ID: "cluster-1" })
+      const nodeA = yield* startNode({ ...env, RUNNER_PORT: String(portA), NODE_NAME: "node-a", START_RUN_ID: "cluster-1" })
 
-      // Wait until both nodes have committed pages and B is in the middle of an entity, then kill B.
-      // Which entities land on which node follows the runners' random ports, so B may host only small
-      // entities: the wait asks for pages on both nodes and unfinished work on B, not for a number of
-      // pages B may never reach.
+      // Kill B once both nodes have committed pages and B is in the middle of an entity. Which
+      // entities land on which node follows the runners' random ports and the run id (the entity
+      // workflows' ids), so B may host only entities too small to be caught half way: then the run
+      // finishes first, and a new run (new ids, a new placement) tries again.
       // (A page re-run after the kill is recorded under the node that committed it last.)
-      yield* pollUntil(
-        sql<{ node: string; pages: number }>`
-          SELECT node, count(*)::int AS pages FROM sync_pages WHERE run_id = 'cluster-1'
-            AND EXISTS (SELECT 1 FROM sync_entity_runs
-              WHERE run_id = 'cluster-1' AND node = 'node-b' AND status = 'running')
-          GROUP BY node`.pipe(
-          Effect.map((rows) => new Map(rows.map((r) => [r.node, r.pages]))),
-          Effect.catchAll(() => Effect.succeed(new Map<string, number>()))
-        ),
-        (pages) => (pages.get("node-a") ?? 0) >= 1 && (pages.get("node-b") ?? 0) >= 1,
-        Duration.seconds(60)
-      )
+      const progress = (runId: string) =>
+        sql<RunProgress>`
+          SELECT (SELECT status FROM sync_runs WHERE run_id = ${runId}) AS status,
+            (SELECT count(*)::int FROM sync_pages WHERE run_id = ${runId} AND node = 'node-a') AS a_pages,
+            (SELECT count(*)::int FROM sync_pages WHERE run_id = ${runId} AND node = 'node-b') AS b_pages,
+            (SELECT string_agg(entity, ',') FROM sync_entity_runs
+              WHERE run_id = ${runId} AND node = 'node-b' AND status = 'running') AS b_running`.pipe(
+          Effect.map((rows) => rows[0]!)
+        )
+      const midEntityOnB = (p: RunProgress) =>
+        p.a_pages >= 1 && p.b_pages >= 1 && p.b_running !== null
+      let interrupted: string | undefined
+      for (let attempt = 1; attempt <= 4 && interrupted === undefined; attempt++) {
+        const runId = `cluster-${attempt}`
+        if (attempt > 1) nodeA.startFullRun(runId)
+        const seen = yield* pollUntil(
+          progress(runId),
+          (p) => midEntityOnB(p) || (p.status !== null && p.status !== "pending" && p.status !== "running"),
+          Duration.seconds(60)
+        )
+        if (midEntityOnB(seen)) {
+          interrupted = runId
+        } else {
+          expect(seen.status, `${runId} ended before node-b could be caught mid-entity`).toBe("succeeded")
+          process.stderr.write(`${runId}: node-b not caught mid-entity (${JSON.stringify(seen)}); a new run\n`)
+        }
+      }
+      if (interrupted === undefined) return yield* Effect.dieMessage("four runs left node-b nothing to be killed in")
+      const runId = interrupted
       const killedAt = Date.now()
       nodeB.kill()
 
       const status = yield* pollUntil(
-        sql<{ status: string }>`SELECT status FROM sync_runs WHERE run_id = 'cluster-1'`.pipe(
+        sql<{ status: string }>`SELECT status FROM sync_runs WHERE run_id = ${runId}`.pipe(
           Effect.map((rows) => rows[0]?.status ?? "missing")
         ),
         (s) => s !== "running" && s !== "pending",
@@ -58,7 +83,7 @@ describe("two nodes", () => {
       )
       expect(status).toBe("succeeded")
       process.stderr.write(`run finished ${((Date.now() - killedAt) / 1000).toFixed(1)} s after node-b was killed\n`)
-      const nodes = yield* sql<{ node: string }>`SELECT DISTINCT node FROM sync_pages WHERE run_id = 'cluster-1' ORDER BY node`
+      const nodes = yield* sql<{ node: string }>`SELECT DISTINCT node FROM sync_pages WHERE run_id = ${runId} ORDER BY node`
       expect(nodes.map((r) => r.node)).toEqual(["node-a", "node-b"])
 
       for (const entity of ENTITIES) {
