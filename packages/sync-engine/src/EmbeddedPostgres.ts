@@ -34,7 +34,7 @@ export interface EmbeddedPostgresOptions {
   readonly unsafeFast?: boolean
   /**
    * Postgres's `shared_buffers`, as Postgres writes sizes (`2GB`, `512MB`). Default
-   * `defaultSharedBuffers()`: a quarter of the machine's memory, within 512 MB and 8 GB.
+   * `defaultSharedBuffers()`: a quarter of the memory this process may use, within 512 MB and 8 GB.
    */
   readonly sharedBuffers?: string
   /** Receives the server's log lines; default: dropped. */
