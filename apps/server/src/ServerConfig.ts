@@ -9,6 +9,8 @@ export interface ServerConfig {
   readonly dataDir: Option.Option<string>
   /** `shared_buffers` of the embedded Postgres; default a quarter of memory within 512 MB–8 GB. */
   readonly postgresSharedBuffers: Option.Option<string>
+  /** `max_wal_size` of the embedded Postgres; default 8 GB. */
+  readonly postgresMaxWalSize: Option.Option<string>
   /** HTTP port of the API, RPC, web page, health and metrics. */
   readonly port: number
   /** Org whose source this node syncs (one ITSM instance per org). */
@@ -42,14 +44,19 @@ export interface ServerConfig {
   readonly overviewMaxAgeMillis: number
 }
 
-export const ServerConfig: Config.Config<ServerConfig> = Config.all({
-  dataDir: Config.option(Config.string("TIDEMARK_DATA_DIR")),
-  postgresSharedBuffers: Config.option(
-    Config.string("POSTGRES_SHARED_BUFFERS").pipe(Config.validate({
+/** A Postgres size setting, checked here so that a typo stops start-up with the variable's name. */
+const postgresSize = (name: string) =>
+  Config.option(
+    Config.string(name).pipe(Config.validate({
       message: "expected a size as Postgres writes it: a whole number and kB, MB, GB or TB (for example 2GB)",
       validation: (size) => /^[1-9][0-9]*(kB|MB|GB|TB)$/.test(size)
     }))
-  ),
+  )
+
+export const ServerConfig: Config.Config<ServerConfig> = Config.all({
+  dataDir: Config.option(Config.string("TIDEMARK_DATA_DIR")),
+  postgresSharedBuffers: postgresSize("POSTGRES_SHARED_BUFFERS"),
+  postgresMaxWalSize: postgresSize("POSTGRES_MAX_WAL_SIZE"),
   port: Config.integer("PORT").pipe(Config.withDefault(8080)),
   orgId: Config.string("ORG_ID").pipe(Config.withDefault("demo")),
   itsmBaseUrl: Config.option(Config.string("ITSM_BASE_URL")),

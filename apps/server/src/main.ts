@@ -201,7 +201,8 @@ const Live = HttpLive.pipe(
   Layer.provideMerge(Layer.unwrapEffect(Effect.map(ServerConfig, (config) =>
     Database.layer({
       embeddedDataDir: Option.getOrElse(config.dataDir, () => defaultDataDir),
-      ...Option.match(config.postgresSharedBuffers, { onNone: () => ({}), onSome: (sharedBuffers) => ({ sharedBuffers }) })
+      ...Option.match(config.postgresSharedBuffers, { onNone: () => ({}), onSome: (sharedBuffers) => ({ sharedBuffers }) }),
+      ...Option.match(config.postgresMaxWalSize, { onNone: () => ({}), onSome: (maxWalSize) => ({ maxWalSize }) })
     }))))
 )
 

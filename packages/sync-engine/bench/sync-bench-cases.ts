@@ -85,9 +85,10 @@ const delta = (cache: SyncedCache, changes: number, runId: string) =>
  * watermark, which is the cursor of the last change it saw: so that the timed delta reads this
  * round's changes and not also the last round's, a one-record delta first moves the watermark on.
  */
-const deltaRound = (cache: SyncedCache, changes: number, round: number | "warmup") =>
+const deltaRound = (cache: SyncedCache, changes: number, round: number | string, afterCheckpoint = false) =>
   Effect.gen(function*() {
     yield* delta(cache, 1, `settle-${cache.label}-${round}`)
+    if (afterCheckpoint) yield* Harness.withSql(cache.databaseUrl, Harness.checkpoint)
     const { incident, timing } = yield* delta(cache, changes, `delta-${cache.label}-${round}`)
     yield* Effect.logInfo("delta").pipe(Effect.annotateLogs({
       cache: cache.label,
@@ -105,9 +106,17 @@ const deltaRound = (cache: SyncedCache, changes: number, round: number | "warmup
  * 10,000 updates synced by a delta into a 1M-row cache against the same into a 100k-row cache: one
  * untimed round each first (the first delta after a full sync shares the machine with the flush of
  * that sync's writes, which the 1M cache, built first, had just made), then seven rounds,
- * alternating which cache goes first; medians (where a checkpoint falls moves a round by a third).
+ * alternating which cache goes first; medians (a checkpoint falling in a round moves it by a third;
+ * `checkpoints_during_rounds` counts them).
  */
 const DELTA_ROUNDS = 7
+
+/**
+ * Then, for the record and not the target, five rounds each right after a CHECKPOINT: every page a
+ * delta touches then logs its whole image first, the most a delta can cost between checkpoints, and
+ * more pages for the larger table (its changes are spread over ten times the pages).
+ */
+const AFTER_CHECKPOINT_ROUNDS = 5
 
 const syncDeltaScaling: BenchCase = {
   name: "sync.delta_scaling",
@@ -119,11 +128,20 @@ const syncDeltaScaling: BenchCase = {
       const changes = context.size(10_000)
       const warmup = { big: yield* deltaRound(big, changes, "warmup"), small: yield* deltaRound(small, changes, "warmup") }
       const timed = { big: [] as Array<number>, small: [] as Array<number> }
+      const checkpointsBefore = yield* Harness.withSql(big.databaseUrl, Harness.checkpointsBegun)
       for (let round = 0; round < DELTA_ROUNDS; round++) {
         for (const cache of round % 2 === 0 ? [big, small] : [small, big]) {
           timed[cache.label].push(yield* deltaRound(cache, changes, round))
         }
       }
+      const checkpointsAfter = yield* Harness.withSql(big.databaseUrl, Harness.checkpointsBegun)
+      const afterCheckpoint = { big: [] as Array<number>, small: [] as Array<number> }
+      for (let round = 0; round < AFTER_CHECKPOINT_ROUNDS; round++) {
+        for (const cache of round % 2 === 0 ? [big, small] : [small, big]) {
+          afterCheckpoint[cache.label].push(yield* deltaRound(cache, changes, `checkpoint-${round}`, true))
+        }
+      }
+      const afterCheckpointRatio = Harness.median(afterCheckpoint.big) / Harness.median(afterCheckpoint.small)
       const bigSeconds = Harness.median(timed.big)
       const smallSeconds = Harness.median(timed.small)
       return {
@@ -136,7 +154,11 @@ const syncDeltaScaling: BenchCase = {
         ratio: Harness.round(bigSeconds / smallSeconds),
         big_rounds: timed.big.map((seconds) => Harness.round(seconds, 2)),
         small_rounds: timed.small.map((seconds) => Harness.round(seconds, 2)),
-        warmup_seconds: [Harness.round(warmup.big, 2), Harness.round(warmup.small, 2)]
+        warmup_seconds: [Harness.round(warmup.big, 2), Harness.round(warmup.small, 2)],
+        checkpoints_during_rounds: checkpointsAfter - checkpointsBefore,
+        after_checkpoint_ratio: Harness.round(afterCheckpointRatio),
+        after_checkpoint_big_rounds: afterCheckpoint.big.map((seconds) => Harness.round(seconds, 2)),
+        after_checkpoint_small_rounds: afterCheckpoint.small.map((seconds) => Harness.round(seconds, 2))
       }
     })
 }

@@ -176,6 +176,24 @@ export const startNode = (env: {
 /** A fresh database of its own on the bench's Postgres, dropped when the scope closes. */
 export const freshDatabase = (adminUrl: Redacted.Redacted, prefix: string) => Database.freshDatabase(adminUrl, prefix)
 
+/**
+ * Checkpoints the server has begun, timed or requested, since its statistics were reset: a timed
+ * window without one measured no full-page images (Postgres 17 moved the counters to their own view).
+ */
+export const checkpointsBegun = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const [version] = yield* sql<{ server_version_num: string }>`SHOW server_version_num`
+  const [row] = Number(version!.server_version_num) >= 170000
+    ? yield* sql<{ checkpoints: string }>`
+        SELECT (num_timed + num_requested)::text AS checkpoints FROM pg_stat_checkpointer`
+    : yield* sql<{ checkpoints: string }>`
+        SELECT (checkpoints_timed + checkpoints_req)::text AS checkpoints FROM pg_stat_bgwriter`
+  return Number(row!.checkpoints)
+})
+
+/** A checkpoint now, waited for. */
+export const checkpoint = Effect.flatMap(SqlClient.SqlClient, (sql) => sql`CHECKPOINT`)
+
 /** Runs `effect` with a small `SqlClient` pool on `url`. */
 export const withSql = <A, E>(url: Redacted.Redacted, effect: Effect.Effect<A, E, SqlClient.SqlClient>) =>
   Effect.scoped(Effect.provide(effect, Database.layerFromUrl(url, 2)))

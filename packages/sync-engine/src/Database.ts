@@ -14,6 +14,8 @@ export interface DatabaseOptions {
   readonly maxConnections?: number
   /** `shared_buffers` of the embedded server; default `EmbeddedPostgres.defaultSharedBuffers()`. */
   readonly sharedBuffers?: string
+  /** `max_wal_size` of the embedded server; default `EmbeddedPostgres.DEFAULT_MAX_WAL_SIZE`. */
+  readonly maxWalSize?: string
   readonly onLog?: (line: string) => void
 }
 
@@ -26,6 +28,7 @@ export const resolveUrl = (options: DatabaseOptions) =>
       dataDir: options.embeddedDataDir,
       persistent: true,
       ...(options.sharedBuffers === undefined ? {} : { sharedBuffers: options.sharedBuffers }),
+      ...(options.maxWalSize === undefined ? {} : { maxWalSize: options.maxWalSize }),
       ...(options.onLog ? { onLog: options.onLog } : {})
     })
     return Redacted.make(running.url)

@@ -37,6 +37,8 @@ export interface EmbeddedPostgresOptions {
    * `defaultSharedBuffers()`: a quarter of the memory this process may use, within 512 MB and 8 GB.
    */
   readonly sharedBuffers?: string
+  /** Postgres's `max_wal_size` (`8GB`, `2GB`). Default `DEFAULT_MAX_WAL_SIZE`. */
+  readonly maxWalSize?: string
   /** Receives the server's log lines; default: dropped. */
   readonly onLog?: (line: string) => void
 }
@@ -67,6 +69,17 @@ export const sharedBuffersFor = (totalBytes: number, constrainedBytes: number): 
 
 /** `sharedBuffersFor` this machine and process. */
 export const defaultSharedBuffers = (): string => sharedBuffersFor(Os.totalmem(), process.constrainedMemory())
+
+/**
+ * Checkpoints spaced by time, not by WAL volume. With Postgres's defaults (1 GB, 5 minutes) a full
+ * sync or a run of deltas filled the WAL budget every 4 to 14 seconds, and Postgres said so
+ * ("checkpoints are occurring too frequently"): every checkpoint makes the next change to each page
+ * log the whole page, so a delta into a large cache wrote up to 400 MB of page images and shared the
+ * machine with a checkpointer flushing the same table (docs/benchmarks.md). The price: WAL up to this
+ * size on disk, and a crash replaying up to that much at start-up.
+ */
+export const DEFAULT_MAX_WAL_SIZE = "8GB"
+export const CHECKPOINT_TIMEOUT = "15min"
 
 const USER = "postgres"
 const PASSWORD = "tidemark"
@@ -139,6 +152,10 @@ export const start = (options: EmbeddedPostgresOptions) =>
         "max_connections=300",
         "-c",
         `shared_buffers=${options.sharedBuffers ?? defaultSharedBuffers()}`,
+        "-c",
+        `max_wal_size=${options.maxWalSize ?? DEFAULT_MAX_WAL_SIZE}`,
+        "-c",
+        `checkpoint_timeout=${CHECKPOINT_TIMEOUT}`,
         ...fast
       ],
       onLog: options.onLog ?? (() => {}),
