@@ -74,7 +74,7 @@ export const defaultSharedBuffers = (): string => sharedBuffersFor(Os.totalmem()
  * Checkpoints spaced by time, not by WAL volume. With Postgres's defaults (1 GB, 5 minutes) a full
  * sync or a run of deltas filled the WAL budget every 4 to 14 seconds, and Postgres said so
  * ("checkpoints are occurring too frequently"): every checkpoint makes the next change to each page
- * log the whole page, so a delta into a large cache wrote up to 400 MB of page images and shared the
+ * log the whole page, so a delta into a large cache wrote hundreds of MB of page images and shared the
  * machine with a checkpointer flushing the same table (docs/benchmarks.md). The price: WAL up to this
  * size on disk, and a crash replaying up to that much at start-up.
  */
