@@ -177,8 +177,8 @@ export const startNode = (env: {
 export const freshDatabase = (adminUrl: Redacted.Redacted, prefix: string) => Database.freshDatabase(adminUrl, prefix)
 
 /**
- * Checkpoints the server has begun, timed or requested, since its statistics were reset: a timed
- * window without one measured no full-page images (Postgres 17 moved the counters to their own view).
+ * Checkpoints the server has begun, timed or requested, since its statistics were reset: counted
+ * around a timed window, whether one fell in it (Postgres 17 moved the counters to their own view).
  */
 export const checkpointsBegun = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
