@@ -12,6 +12,7 @@ import * as Readline from "node:readline"
 import * as Url from "node:url"
 import * as Database from "../src/Database.js"
 import * as EmbeddedPostgres from "../src/EmbeddedPostgres.js"
+import * as ServerFeatures from "../src/internal/serverFeatures.js"
 import { MARKER, type RunCommand, type RunReply } from "./sync-bench-protocol.js"
 import type { PageTiming } from "./sync-bench-spans.js"
 
@@ -182,8 +183,7 @@ export const freshDatabase = (adminUrl: Redacted.Redacted, prefix: string) => Da
  */
 export const checkpointsBegun = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
-  const [version] = yield* sql<{ server_version_num: string }>`SHOW server_version_num`
-  const [row] = Number(version!.server_version_num) >= 170000
+  const [row] = (yield* ServerFeatures.serverVersion(sql)) >= 170000
     ? yield* sql<{ checkpoints: string }>`
         SELECT (num_timed + num_requested)::text AS checkpoints FROM pg_stat_checkpointer`
     : yield* sql<{ checkpoints: string }>`

@@ -9,6 +9,7 @@ import { EntityDefinition as Entities, Reference } from "@tidemark/adapter-core"
 import { Effect, Option, Schema, SchemaAST } from "effect"
 import { createHash } from "node:crypto"
 import { CacheDdlLock, LockSpace } from "./Migrations.js"
+import { reasonOf } from "./internal/errorReason.js"
 
 export type SqlType = "text" | "bigint" | "double precision" | "numeric" | "boolean" | "timestamptz" | "jsonb"
 
@@ -239,7 +240,7 @@ export class CacheTableError extends Schema.TaggedError<CacheTableError>()("Cach
   cause: Schema.Defect
 }) {
   override get message() {
-    const reason = this.cause instanceof Error ? this.cause.message : String(this.cause)
+    const reason = reasonOf(this.cause)
     return `cannot create or update cache table ${this.table} of ${this.adapter}/${this.entity}: ${reason}`
   }
 }

@@ -8,6 +8,7 @@ import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import { reasonOf } from "./internal/errorReason.js"
 
 export class EmbeddedPostgresError extends Schema.TaggedError<EmbeddedPostgresError>()("EmbeddedPostgresError", {
   step: Schema.Literal("port", "initialise", "start", "stop"),
@@ -15,7 +16,7 @@ export class EmbeddedPostgresError extends Schema.TaggedError<EmbeddedPostgresEr
   cause: Schema.Defect
 }) {
   override get message() {
-    const reason = this.cause instanceof Error ? this.cause.message : String(this.cause)
+    const reason = reasonOf(this.cause)
     return `embedded Postgres failed to ${this.step} (data folder ${this.dataDir}): ${reason}`
   }
 }

@@ -10,26 +10,13 @@ import { EntityDefinition, Manifest } from "@tidemark/adapter-core"
 import { Effect, Option, Schema } from "effect"
 import * as CacheTables from "./CacheTables.js"
 import { latestPerKey, upsertInto } from "./internal/cacheUpsert.js"
+import { reasonOf } from "./internal/errorReason.js"
 import { type MissingRows, pageStatement } from "./internal/pageStatement.js"
 import * as ServerFeatures from "./internal/serverFeatures.js"
 
 type AnyEntityDefinition = EntityDefinition.AnyEntityDefinition
 
 export { latestPerKey }
-
-/**
- * An error's message with those of its causes: a failed statement's own message ("Failed to execute
- * statement") says nothing; the database's, its cause, says what was refused and why.
- */
-const reasonOf = (error: unknown): string => {
-  const messages: Array<string> = []
-  for (let current: unknown = error; current !== undefined && messages.length < 4;) {
-    const message = current instanceof Error ? current.message : String(current)
-    if (message !== "" && !messages.includes(message)) messages.push(message)
-    current = current instanceof Error ? current.cause : undefined
-  }
-  return messages.join(": ")
-}
 
 export class PageSinkError extends Schema.TaggedError<PageSinkError>()("PageSinkError", {
   operation: Schema.Literal("write", "upsert", "applyDeletions", "missingHardParents"),

@@ -8,6 +8,7 @@ import type { Adapter, EntityDefinition } from "@tidemark/adapter-core"
 import { Chunk, Effect, Option, Schema, type Scope, Stream } from "effect"
 import { createHash } from "node:crypto"
 import * as CacheTables from "./CacheTables.js"
+import { reasonOf } from "./internal/errorReason.js"
 
 export class ReconciliationError extends Schema.TaggedError<ReconciliationError>()("ReconciliationError", {
   step: Schema.Literal("scratch", "load", "compare", "refetch"),
@@ -18,7 +19,7 @@ export class ReconciliationError extends Schema.TaggedError<ReconciliationError>
   cause: Schema.Defect
 }) {
   override get message() {
-    const reason = this.cause instanceof Error ? this.cause.message : String(this.cause)
+    const reason = reasonOf(this.cause)
     return `reconciliation of ${this.adapter}/${this.orgId}/${this.entity} (run ${this.runId}) failed at ${this.step}: ${reason}`
   }
 }

@@ -6,6 +6,7 @@
 import { SqlClient } from "@effect/sql"
 import type { Adapter } from "@tidemark/adapter-core"
 import { Effect, Option, Schema } from "effect"
+import { reasonOf } from "./internal/errorReason.js"
 
 export interface Inflight {
   readonly runId: string
@@ -30,7 +31,7 @@ export class WatermarkError extends Schema.TaggedError<WatermarkError>()("Waterm
   cause: Schema.Defect
 }) {
   override get message() {
-    const reason = this.cause instanceof Error ? this.cause.message : String(this.cause)
+    const reason = reasonOf(this.cause)
     return `watermark ${this.operation} of ${this.adapter}/${this.orgId}/${this.entity} failed: ${reason}`
   }
 }
